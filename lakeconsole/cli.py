@@ -1,0 +1,122 @@
+"""Command line: the console, headless service, and scriptable compact/read/simulate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lakeconsole import __version__
+from lakeconsole.config import Settings, load_settings
+from lakeconsole.errors import LakeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `lakeconsole`."""
+    parser = argparse.ArgumentParser(
+        prog="lakeconsole",
+        description="Market-data lake console: NATS JetStream → Bronze/Silver/Gold Parquet.",
+    )
+    parser.add_argument("--version", action="version", version=f"lakeconsole {__version__}")
+    _add_common(parser)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="run the writers without the UI")
+    mode.add_argument(
+        "--demo", action="store_true", help="embedded NATS server and a synthetic market feed"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_compact(sub)
+    _add_read(sub)
+    _add_simulate(sub)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="TOML config file")
+    parser.add_argument("--data-root", metavar="PATH", help="lake root (overrides DATA_ROOT)")
+    parser.add_argument("--nats-url", metavar="URL", help="NATS server (overrides NATS_URL)")
+
+
+def _add_compact(sub: Any) -> None:
+    p = sub.add_parser("compact", help="compact Bronze into Silver")
+    _add_common(p)
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", metavar="YYYY-MM-DD", help="UTC date to compact")
+    when.add_argument("--all-dates", action="store_true", help="every date with Bronze data")
+    p.add_argument("--schema", metavar="NAME", help="dataset, e.g. stocks.trades (default: all)")
+    p.add_argument("--partition", metavar="VALUE", help="partition value, e.g. SPY")
+    p.add_argument("--json", action="store_true", help="one JSON result per line")
+    p.add_argument("--workers", type=int, help="parallel compactions")
+
+
+def _add_read(sub: Any) -> None:
+    p = sub.add_parser("read", help="print rows of one partition and date")
+    _add_common(p)
+    p.add_argument("tier", choices=["bronze", "silver", "gold"])
+    p.add_argument("schema", metavar="DATASET", help="e.g. stocks.trades")
+    p.add_argument("partition", metavar="VALUE", help="partition value, e.g. SPY")
+    p.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--start-ns", type=int)
+    p.add_argument("--end-ns", type=int)
+    p.add_argument("--columns", help="comma-separated column names")
+    p.add_argument("--limit", type=int, default=20, help="rows to print (0: all)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+
+def _add_simulate(sub: Any) -> None:
+    p = sub.add_parser("simulate", help="publish a synthetic market feed to NATS")
+    _add_common(p)
+    p.add_argument("--rate", type=float, default=1000.0, help="events per second")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    p.add_argument("--batch", type=int, default=1, help="events per message")
+    p.add_argument("--seed", type=int, default=None)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings with the command-line flags applied last."""
+    overrides = {
+        "storage.root": getattr(args, "data_root", None),
+        "nats.url": getattr(args, "nats_url", None),
+    }
+    if getattr(args, "data_root", None):
+        overrides["storage.use_s3"] = False  # an explicit local root wins over USE_S3
+    return load_settings(getattr(args, "config", None), overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lakeconsole` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        return _dispatch(args, settings)
+    except LakeError as exc:
+        print(f"lakeconsole: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "compact":
+        from lakeconsole.commands.compact import run_compact
+
+        return run_compact(args, settings)
+    if args.command == "read":
+        from lakeconsole.commands.read import run_read
+
+        return run_read(args, settings)
+    if args.command == "simulate":
+        from lakeconsole.commands.simulate import run_simulate
+
+        return run_simulate(args, settings)
+    if args.headless:
+        from lakeconsole.headless import run_headless
+
+        return run_headless(settings)
+    try:
+        from lakeconsole.tui.app import run_console
+    except ImportError:
+        print("lakeconsole: the console is not yet available; try --headless", file=sys.stderr)
+        return 1
+    return run_console(settings, demo=args.demo)

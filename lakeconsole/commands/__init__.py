@@ -1,0 +1,1 @@
+"""Scriptable subcommands: compact, read, simulate."""

@@ -1,0 +1,273 @@
+"""Typed, frozen settings: defaults < config file < environment < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from lakeconsole.errors import ConfigError
+
+CONFIG_ENV = "LAKECONSOLE_CONFIG"
+DEFAULT_CONFIG_FILE = "lakeconsole.toml"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the lake lives: a local directory or an S3/MinIO bucket."""
+
+    root: str = "data/lake"
+    use_s3: bool = False
+    s3_bucket: str = ""
+    s3_prefix: str = "lake"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+
+    @property
+    def url(self) -> str:
+        """The fsspec URL of the lake root."""
+        if not self.use_s3:
+            return self.root
+        prefix = self.s3_prefix.strip("/")
+        return f"s3://{self.s3_bucket}/{prefix}" if prefix else f"s3://{self.s3_bucket}"
+
+    def storage_options(self) -> dict[str, Any]:
+        """Keyword arguments for fsspec/s3fs."""
+        if not self.use_s3:
+            return {}
+        opts: dict[str, Any] = {"client_kwargs": {"region_name": self.s3_region}}
+        if self.s3_endpoint:
+            opts["endpoint_url"] = self.s3_endpoint
+        if self.s3_access_key:
+            opts["key"] = self.s3_access_key
+            opts["secret"] = self.s3_secret_key
+        return opts
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    """NATS connection and JetStream consumer settings."""
+
+    url: str = "nats://127.0.0.1:4222"
+    embedded: bool = False
+    bronze_consumer: str = "lake-bronze"
+    gold_consumer: str = "lake-gold"
+    ack_wait_s: float = 60.0
+    max_ack_pending: int = 20000
+    max_message_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class BronzeSettings:
+    """Micro-batching of the Bronze writer."""
+
+    max_events: int = 1000
+    max_age_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    """Micro-batching of the Gold writer."""
+
+    max_records: int = 500
+    max_age_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ParquetSettings:
+    """How every Parquet file is encoded."""
+
+    compression: str = "zstd"
+    compression_level: int = 3
+
+
+@dataclass(frozen=True)
+class SilverSettings:
+    """Silver compaction."""
+
+    target_file_mb: int = 256
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The Textual console."""
+
+    theme: str = "lake-dark"
+    refresh_hz: float = 4.0
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of lakeconsole's settings, and the file they came from (if any)."""
+
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    bronze: BronzeSettings = field(default_factory=BronzeSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
+    parquet: ParquetSettings = field(default_factory=ParquetSettings)
+    silver: SilverSettings = field(default_factory=SilverSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    source: str = "defaults"
+
+
+# The seed's environment names, mapped to dotted keys.
+ENVIRONMENT: dict[str, str] = {
+    "DATA_ROOT": "storage.root",
+    "USE_S3": "storage.use_s3",
+    "S3_BUCKET": "storage.s3_bucket",
+    "S3_PREFIX": "storage.s3_prefix",
+    "S3_ENDPOINT": "storage.s3_endpoint",
+    "S3_ACCESS_KEY": "storage.s3_access_key",
+    "S3_SECRET_KEY": "storage.s3_secret_key",
+    "S3_REGION": "storage.s3_region",
+    "NATS_URL": "nats.url",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from the config file, the environment and flag overrides."""
+    env = os.environ if env is None else env
+    path = _find_config_file(config_path, env)
+    raw: dict[str, Any] = _read_toml(path) if path else {}
+    source = str(path) if path else "defaults"
+    values = _flatten(raw, source)
+    for name, key in ENVIRONMENT.items():
+        if name in env:
+            values[key] = _from_env(env[name], key, name)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    return _build(values, source)
+
+
+def _find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _flatten(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Turn {'storage': {'root': x}} into {'storage.root': x}, rejecting unknown keys."""
+    sections = {f.name: f for f in dataclasses.fields(Settings) if f.name != "source"}
+    values: dict[str, Any] = {}
+    for section, body in raw.items():
+        if section not in sections:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: key '{section}' must be a table")
+        known = {f.name for f in dataclasses.fields(_section_type(section))}
+        for key, value in body.items():
+            dotted = f"{section}.{key}"
+            if key not in known:
+                raise ConfigError(f"{source}: unknown key '{dotted}'")
+            values[dotted] = value
+    return values
+
+
+def _section_type(section: str) -> type[Any]:
+    hints = get_type_hints(Settings)
+    cls: type[Any] = hints[section]
+    return cls
+
+
+def _from_env(text: str, key: str, name: str) -> Any:
+    section, attr = key.split(".")
+    expected = get_type_hints(_section_type(section))[attr]
+    if expected is bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise ConfigError(f"environment variable {name} ({key}): expected true/false, got {text!r}")
+    return text
+
+
+def _build(values: dict[str, Any], source: str) -> Settings:
+    sections: dict[str, Any] = {}
+    for section in (f.name for f in dataclasses.fields(Settings) if f.name != "source"):
+        cls = _section_type(section)
+        hints = get_type_hints(cls)
+        kwargs = {}
+        for key, value in values.items():
+            sect, _, attr = key.partition(".")
+            if sect == section:
+                kwargs[attr] = _coerce(value, hints[attr], key, source)
+        sections[section] = cls(**kwargs)
+    settings = Settings(**sections, source=source)
+    _validate(settings, source)
+    return settings
+
+
+def _coerce(value: Any, expected: Any, key: str, source: str) -> Any:
+    """Check one value against its declared type; accept ints for floats."""
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)  # environment and flags arrive as text
+    if expected is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if expected is bool and isinstance(value, bool):
+        return value
+    origin = getattr(expected, "__origin__", None)
+    if origin is not None and isinstance(value, dict):
+        if all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return dict(value)
+        raise ConfigError(f"{source}: key '{key}' must map names to strings")
+    if expected in (int, float, str) and type(value) is expected:
+        return value
+    name = getattr(expected, "__name__", str(expected))
+    raise ConfigError(
+        f"{source}: key '{key}' must be {name}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _validate(s: Settings, source: str) -> None:
+    checks = [
+        (s.bronze.max_events > 0, "bronze.max_events", "must be > 0"),
+        (s.bronze.max_age_s > 0, "bronze.max_age_s", "must be > 0"),
+        (s.gold.max_records > 0, "gold.max_records", "must be > 0"),
+        (s.gold.max_age_s > 0, "gold.max_age_s", "must be > 0"),
+        (1 <= s.parquet.compression_level <= 22, "parquet.compression_level", "must be 1..22"),
+        (s.parquet.compression == "zstd", "parquet.compression", "only 'zstd' is supported"),
+        (s.silver.target_file_mb > 0, "silver.target_file_mb", "must be > 0"),
+        (s.silver.workers > 0, "silver.workers", "must be > 0"),
+        (s.console.refresh_hz > 0, "console.refresh_hz", "must be > 0"),
+        (not s.storage.use_s3 or bool(s.storage.s3_bucket), "storage.s3_bucket",
+         "is required when storage.use_s3 is true"),
+        (s.nats.max_ack_pending > 0, "nats.max_ack_pending", "must be > 0"),
+    ]
+    for ok, key, why in checks:
+        if not ok:
+            raise ConfigError(f"{source}: key '{key}' {why}")

@@ -1,0 +1,114 @@
+"""Plain, immutable events the Service emits; the console renders them, headless logs them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class BufferCounts:
+    """Events waiting in each writer buffer, keyed by dataset name."""
+
+    counts: dict[str, int]
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Received:
+    """Events decoded since the last report, per dataset (for rates and totals)."""
+
+    counts: dict[str, int]
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Flushed:
+    """One file made durable and its messages acked."""
+
+    dataset: str
+    tier: str
+    path: str
+    partition: str
+    rows: int
+    bytes: int
+    seconds: float
+    acked: int
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Bad input moved to the quarantine tier."""
+
+    subject: str
+    count: int
+    reason: str
+    path: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """JetStream consumer state."""
+
+    consumer: str
+    num_pending: int
+    num_ack_pending: int
+    num_redelivered: int
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """NATS connection state changes: connected, disconnected, reconnected, closed."""
+
+    state: str
+    detail: str = ""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CompactionProgress:
+    """Progress of a compaction run over several partitions."""
+
+    done: int
+    total: int
+    current: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CompactionFinished:
+    """One partition compacted (or failed); `result` is the compactor's result dict."""
+
+    key: str
+    result: dict[str, Any]
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class ErrorRaised:
+    """A failure somewhere in the service that did not stop it."""
+
+    where: str
+    message: str
+    at: float = field(default_factory=_now)
+
+
+Event = (
+    BufferCounts
+    | Received
+    | Flushed
+    | Quarantined
+    | ConsumerLag
+    | ConnectionState
+    | CompactionProgress
+    | CompactionFinished
+    | ErrorRaised
+)

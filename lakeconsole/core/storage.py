@@ -1,0 +1,185 @@
+"""One storage abstraction over fsspec: atomic visible writes, listing, sweeping."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from lakeconsole.errors import StorageError
+
+TEMP_PREFIX = ".tmp-"
+
+
+def is_hidden(name: str) -> bool:
+    """Readers skip names starting with `.` or `_` (temp files, markers)."""
+    base = posixpath.basename(name)
+    return base.startswith((".", "_"))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file under the lake root."""
+
+    path: str  # relative to the root, `/`-separated
+    size: int
+
+
+class Storage:
+    """The lake root on local disk or S3; every path argument is relative to the root."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        fs, root = url_to_fs(url, **(storage_options or {}))
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = root.rstrip("/")
+        self.is_local = "file" in _protocols(fs)
+        if self.is_local:
+            os.makedirs(self.root, exist_ok=True)
+
+    @property
+    def backend(self) -> str:
+        """`local` or `s3`."""
+        return "local" if self.is_local else _protocols(self.fs)[0]
+
+    def full(self, relpath: str) -> str:
+        """Absolute path (bucket/key on S3) of a lake-relative path."""
+        return f"{self.root}/{relpath.lstrip('/')}" if relpath else self.root
+
+    def rel(self, full: str) -> str:
+        """Lake-relative path of an absolute one."""
+        full = full.rstrip("/")
+        if full.startswith(self.root):
+            return full[len(self.root) :].lstrip("/")
+        return full
+
+    def write_atomic(self, relpath: str, data: bytes) -> None:
+        """Publish `data` at `relpath` so that readers see all of it or nothing."""
+        try:
+            if self.is_local:
+                self._write_local(self.full(relpath), data)
+            else:
+                # One PUT of a finished buffer: S3 never shows a partial object.
+                self.fs.pipe_file(self.full(relpath), data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.url}/{relpath}: {exc}") from exc
+
+    @staticmethod
+    def _write_local(path: str, data: bytes) -> None:
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+
+    def read_bytes(self, relpath: str) -> bytes:
+        """The whole content of a file."""
+        try:
+            data: bytes = self.fs.cat_file(self.full(relpath))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url}/{relpath}: {exc}") from exc
+        return data
+
+    def open(self, relpath: str, mode: str = "rb") -> Any:
+        """A file object (for pyarrow)."""
+        return self.fs.open(self.full(relpath), mode)
+
+    def exists(self, relpath: str) -> bool:
+        """Whether a file or directory exists."""
+        return bool(self.fs.exists(self.full(relpath)))
+
+    def list_dir(self, relpath: str) -> list[str]:
+        """Names of the visible children of a directory; empty when it does not exist."""
+        try:
+            entries = self.fs.ls(self.full(relpath), detail=False, refresh=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = [posixpath.basename(str(e).rstrip("/")) for e in entries]
+        return sorted(n for n in names if n and not is_hidden(n))
+
+    def files(self, relpath: str, suffix: str = ".parquet") -> list[FileInfo]:
+        """Visible files below a directory, recursively, sorted by path."""
+        self.invalidate(relpath)
+        try:
+            found = self.fs.find(self.full(relpath), detail=True)
+        except FileNotFoundError:
+            return []
+        out = []
+        for full, info in found.items():
+            rel = self.rel(full)
+            if rel.endswith(suffix) and not any(is_hidden(p) for p in rel.split("/")):
+                out.append(FileInfo(rel, int(info.get("size") or 0)))
+        return sorted(out, key=lambda f: f.path)
+
+    def delete(self, relpaths: list[str]) -> None:
+        """Remove files; missing ones are ignored."""
+        for relpath in relpaths:
+            try:
+                self.fs.rm_file(self.full(relpath))
+            except FileNotFoundError:
+                pass
+
+    def delete_tree(self, relpath: str) -> None:
+        """Remove a directory and everything below it, if it exists."""
+        if self.exists(relpath):
+            self.fs.rm(self.full(relpath), recursive=True)
+
+    def sweep_temp(self, older_than_s: float = 0.0) -> list[str]:
+        """Delete temp files that a crashed writer left behind; returns what went."""
+        swept = []
+        now = time.time()
+        for full in self._find_all():
+            rel = self.rel(full)
+            if not posixpath.basename(rel).startswith(TEMP_PREFIX):
+                continue
+            if older_than_s and now - self._mtime(full) < older_than_s:
+                continue
+            self.delete([rel])
+            swept.append(rel)
+        return swept
+
+    def _find_all(self) -> Iterator[str]:
+        try:
+            yield from self.fs.find(self.root, withdirs=False)
+        except FileNotFoundError:
+            return
+
+    def _mtime(self, full: str) -> float:
+        info = self.fs.info(full)
+        modified = info.get("mtime") or info.get("LastModified") or info.get("created")
+        return modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
+
+    def invalidate(self, relpath: str = "") -> None:
+        """Forget cached listings (S3 caches directory listings)."""
+        self.fs.invalidate_cache(self.full(relpath))
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

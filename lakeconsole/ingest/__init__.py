@@ -1,0 +1,1 @@
+"""NATS side of lakeconsole: embedded server, bus and consumers, writers, demo feed."""
