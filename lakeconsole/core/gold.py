@@ -64,7 +64,7 @@ class Level(msgspec.Struct):
     break_score_raw: float | None = None
     break_score_smooth: float | None = None
     signal: str | None = None
-    confidence: str | None = None
+    confidence: float | None = None
     barrier: Barrier = msgspec.field(default_factory=Barrier)
     tape: Tape = msgspec.field(default_factory=Tape)
     fuel: Fuel = msgspec.field(default_factory=Fuel)

@@ -90,7 +90,7 @@ GOLD_LEVEL = [
     ("break_score_raw", pa.float64()),
     ("break_score_smooth", pa.float64()),
     ("signal", pa.string()),
-    ("confidence", pa.string()),
+    ("confidence", pa.float64()),
 ]
 GOLD_BLOCKS: dict[str, list[tuple[str, pa.DataType]]] = {
     "barrier": [

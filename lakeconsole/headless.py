@@ -1,0 +1,80 @@
+"""`lakeconsole --headless`: the writers as a plain service with a banner and clean signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from lakeconsole import __version__
+from lakeconsole.config import Settings
+from lakeconsole.core import events as ev
+from lakeconsole.service import Service
+
+log = logging.getLogger("lakeconsole")
+RULE = "=" * 64
+
+
+def banner(settings: Settings, nats_url: str) -> str:
+    """The LAKE SERVICE banner: where each writer writes."""
+    root = settings.storage.url.rstrip("/")
+    b, g = settings.bronze, settings.gold
+    lines = [
+        RULE,
+        f"LAKE SERVICE  (lakeconsole {__version__})",
+        RULE,
+        f"  NATS:    {nats_url}",
+        f"  Storage: {'S3' if settings.storage.use_s3 else 'local'}  {root}",
+        f"  Bronze:  {root}/bronze  ({b.max_events} events / {b.max_age_s:g} s)",
+        f"  Gold:    {root}/gold  ({g.max_records} records / {g.max_age_s:g} s)",
+        f"  Config:  {settings.source}",
+        RULE,
+    ]
+    return "\n".join(lines)
+
+
+def log_event(event: ev.Event) -> None:
+    """Headless rendering of the service's events."""
+    if isinstance(event, ev.ConnectionState):
+        level = logging.INFO if event.state in ("connected", "reconnected") else logging.WARNING
+        log.log(level, "NATS %s %s", event.state, event.detail)
+    elif isinstance(event, ev.ErrorRaised):
+        log.error("%s: %s", event.where, event.message)
+
+
+def run_headless(settings: Settings, demo: bool = False) -> int:
+    """Run until SIGINT/SIGTERM, then flush, ack and exit 0."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    return asyncio.run(_main(settings, demo))
+
+
+async def _main(settings: Settings, demo: bool) -> int:
+    service = Service(settings, demo=demo)
+    service.subscribe(log_event)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(banner(settings, service.nats_url if not demo else "embedded"), file=sys.stderr,
+          flush=True)
+    starting = loop.create_task(service.start())
+    stopper = loop.create_task(stop.wait())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is None:
+        log.info("Bronze writer started")
+        log.info("Gold writer started")
+        await stopper
+    log.info("stopping: flushing buffers and acking")
+    if not starting.done():
+        starting.cancel()
+    elif starting.exception() is not None:
+        log.error("start failed: %s", starting.exception())
+        await service.stop()
+        return 1
+    await service.stop()
+    log.info("stopped cleanly")
+    return 0

@@ -1,0 +1,303 @@
+"""BronzeWriter and GoldWriter: JetStream messages → micro-batched, durable Parquet, then ack.
+
+A message is acked only after every row it carried is in a durable file (or, for bad
+input, in a durable quarantine file). A crash at any point therefore duplicates rows on
+redelivery but never loses an acked event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lakeconsole.config import Settings
+from lakeconsole.core import events as ev
+from lakeconsole.core.gold import GoldDecoder
+from lakeconsole.core.parquet import Encoding
+from lakeconsole.core.quarantine import QuarantineRecord, write_records
+from lakeconsole.core.schemas import DATASETS, Dataset
+from lakeconsole.core.storage import Storage
+from lakeconsole.core.wire import BronzeDecoder, Decoded
+from lakeconsole.core.writer import PartitionedWriter
+from lakeconsole.errors import LakeError
+from lakeconsole.ingest.bus import Delivery, NATSBus, PullConsumer
+
+log = logging.getLogger(__name__)
+Emit = Callable[[ev.Event], None]
+
+
+class Decoder(Protocol):
+    """What the writer needs of BronzeDecoder and GoldDecoder."""
+
+    def decode(self, data: bytes) -> Decoded: ...
+    def to_table(self, events: list[Any], recv_ns: int) -> Any: ...
+
+
+@dataclass
+class _Buffer:
+    """Events of one dataset waiting for a flush, and the messages that carried them."""
+
+    events: list[Any] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    opened: float = 0.0
+
+    def take(self) -> _Buffer:
+        """Hand the contents to a flush and start empty."""
+        taken = _Buffer(self.events, self.deliveries, self.opened)
+        self.events, self.deliveries, self.opened = [], [], 0.0
+        return taken
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """What distinguishes the Bronze writer from the Gold writer."""
+
+    tier: str
+    stream_subjects: str  # the consumer's filter: everything on the stream, so strays are seen
+    max_events: int
+    max_age_s: float
+    durable: str
+
+
+class StreamWriter:
+    """One durable pull consumer feeding per-dataset buffers that flush to storage."""
+
+    def __init__(self, spec: WriterSpec, storage: Storage, settings: Settings, emit: Emit) -> None:
+        self.spec = spec
+        self.storage = storage
+        self.settings = settings
+        self.emit = emit
+        self.writer = PartitionedWriter(
+            storage, Encoding(settings.parquet.compression, settings.parquet.compression_level)
+        )
+        self.datasets = {d.subject: d for d in DATASETS if d.tier == spec.tier}
+        self.decoders: dict[str, Decoder] = {s: _decoder(d) for s, d in self.datasets.items()}
+        self.buffers = {s: _Buffer() for s in self.datasets}
+        self.flushing: dict[str, asyncio.Task[None]] = {}
+        self.quarantine: list[QuarantineRecord] = []
+        self.quarantine_acks: list[Delivery] = []
+        self.quarantine_lock = asyncio.Lock()
+        self.received: dict[str, int] = dict.fromkeys((d.name for d in self.datasets.values()), 0)
+        self.unknown_fields = 0
+        self.consumer: PullConsumer | None = None
+        self.stream = ""
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self, bus: NATSBus) -> None:
+        """Bind the durable consumer and start flushing on size and age."""
+        streams = await bus.ensure_streams(list(self.datasets))
+        self.stream = streams[next(iter(self.datasets))]
+        nats = self.settings.nats
+        self.consumer = await bus.pull_consumer(
+            self.stream,
+            self.spec.durable,
+            [self.spec.stream_subjects],
+            self._on_message,
+            credit=nats.max_ack_pending,
+            ack_wait=nats.ack_wait_s,
+            max_ack_pending=nats.max_ack_pending,
+        )
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        """Stop pulling, flush every buffer, ack what was written."""
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.flush_all()
+
+    async def flush_all(self) -> None:
+        """Flush every non-empty buffer and the quarantine now."""
+        await asyncio.gather(*self.flushing.values(), return_exceptions=True)
+        for subject, buf in self.buffers.items():
+            if buf.events or buf.deliveries:
+                await self._flush(subject)
+        await self._flush_quarantine()
+
+    def buffered(self) -> dict[str, int]:
+        """Events waiting per dataset name."""
+        return {self.datasets[s].name: len(b.events) for s, b in self.buffers.items()}
+
+    # -- receiving -------------------------------------------------------------------
+
+    def _on_message(self, msg: Delivery) -> None:
+        """Decode into the dataset's buffer; bad input goes to quarantine. Never raises."""
+        decoder = self.decoders.get(msg.subject)
+        if decoder is None:
+            self._reject(msg, f"unknown subject {msg.subject!r}", [msg.data], ack=True)
+            return
+        if len(msg.data) > self.settings.nats.max_message_bytes:
+            limit = self.settings.nats.max_message_bytes
+            reason = f"message of {len(msg.data)} bytes exceeds nats.max_message_bytes={limit}"
+            self._reject(msg, reason, [msg.data], ack=True)
+            return
+        decoded = decoder.decode(msg.data)
+        self.unknown_fields += decoded.unknown_fields
+        if decoded.bad:
+            for bad in decoded.bad:
+                self._reject(msg, bad.reason, [bad.raw], ack=not decoded.events)
+        if decoded.events:
+            self._buffer(msg, decoded.events)
+
+    def _buffer(self, msg: Delivery, events: list[Any]) -> None:
+        buf = self.buffers[msg.subject]
+        if not buf.events:
+            buf.opened = time.monotonic()
+        buf.events.extend(events)
+        buf.deliveries.append(msg)
+        self.received[self.datasets[msg.subject].name] += len(events)
+        if len(buf.events) >= self.spec.max_events:
+            self._start_flush(msg.subject)
+
+    def _reject(self, msg: Delivery, reason: str, raws: list[bytes], ack: bool) -> None:
+        now = time.time_ns()
+        for raw in raws:
+            self.quarantine.append(
+                QuarantineRecord(now, msg.subject, msg.stream_seq, reason, raw)
+            )
+        if ack:
+            self.quarantine_acks.append(msg)
+
+    # -- flushing --------------------------------------------------------------------
+
+    def _start_flush(self, subject: str) -> None:
+        if subject in self.flushing:
+            return  # the running flush re-checks the buffer when it ends
+        task = asyncio.get_running_loop().create_task(self._flush_loop(subject))
+        self.flushing[subject] = task
+
+    async def _flush_loop(self, subject: str) -> None:
+        try:
+            while len(self.buffers[subject].events) >= self.spec.max_events:
+                await self._flush(subject)
+        finally:
+            self.flushing.pop(subject, None)
+
+    async def _tick(self) -> None:
+        """Flush buffers that are old enough, even when no message arrives."""
+        interval = min(0.25, self.spec.max_age_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for subject, buf in self.buffers.items():
+                aged = buf.events and now - buf.opened >= self.spec.max_age_s
+                if aged and subject not in self.flushing:
+                    self.flushing[subject] = asyncio.get_running_loop().create_task(
+                        self._flush_once(subject)
+                    )
+            if self.quarantine and not self.quarantine_lock.locked():
+                await self._flush_quarantine()
+            self._report()
+
+    async def _flush_once(self, subject: str) -> None:
+        try:
+            await self._flush(subject)
+        finally:
+            self.flushing.pop(subject, None)
+
+    async def _flush(self, subject: str) -> None:
+        """Write the buffer's rows, then ack its messages; on failure, let them redeliver."""
+        batch = self.buffers[subject].take()
+        if not batch.deliveries:
+            return
+        dataset = self.datasets[subject]
+        # Bad parts of mixed messages must be durable before those messages are acked.
+        await self._flush_quarantine()
+        started = time.perf_counter()
+        try:
+            table = self.decoders[subject].to_table(batch.events, time.time_ns())
+            seqs = [d.stream_seq for d in batch.deliveries]
+            files = await asyncio.to_thread(
+                self.writer.write, dataset, table, (min(seqs), max(seqs))
+            )
+        except (LakeError, OSError, ValueError) as exc:
+            await self._give_back(batch.deliveries, f"flush {dataset.name}", exc)
+            return
+        acked = await self._ack(batch.deliveries)
+        seconds = time.perf_counter() - started
+        for f in files:
+            self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f"{f.partition.value}",
+                                 f.rows, f.bytes, seconds, acked))
+            log.info("flushed %s %s rows=%d bytes=%d ms=%.1f", dataset.name, f.path,
+                     f.rows, f.bytes, seconds * 1000)
+
+    async def _flush_quarantine(self) -> None:
+        async with self.quarantine_lock:
+            if not self.quarantine:
+                return
+            records, self.quarantine = self.quarantine, []
+            acks, self.quarantine_acks = self.quarantine_acks, []
+            try:
+                paths = await asyncio.to_thread(write_records, self.storage, records)
+            except (LakeError, OSError) as exc:
+                await self._give_back(acks, "quarantine", exc)
+                return
+            await self._ack(acks)
+            for r in records:
+                self.emit(ev.Quarantined(r.subject, 1, r.reason, paths[0] if paths else ""))
+                log.warning("quarantined %s seq=%d: %s", r.subject, r.stream_seq, r.reason)
+
+    async def _ack(self, deliveries: list[Delivery]) -> int:
+        assert self.consumer is not None
+        try:
+            acked = await self.consumer.ack_many(deliveries)
+        except LakeError as exc:
+            self.emit(ev.ErrorRaised("ack", f"{exc}; the messages will be redelivered"))
+            return 0
+        if acked < len(deliveries):
+            self.emit(ev.ErrorRaised(
+                "ack", f"{len(deliveries) - acked} acks unconfirmed; they will be redelivered"
+            ))
+        return acked
+
+    async def _give_back(self, deliveries: list[Delivery], where: str, exc: Exception) -> None:
+        """A write failed: nak so JetStream redelivers, and say so."""
+        self.emit(ev.ErrorRaised(where, f"{exc}; {len(deliveries)} messages will be redelivered"))
+        log.error("%s failed: %s", where, exc)
+        assert self.consumer is not None
+        with contextlib.suppress(LakeError):
+            await self.consumer.bus.nak(deliveries, delay=1.0)
+        self.consumer.release(len(deliveries))
+
+    def _report(self) -> None:
+        received = {k: v for k, v in self.received.items() if v}
+        if received:
+            self.emit(ev.Received(received))
+            self.received = dict.fromkeys(self.received, 0)
+        self.emit(ev.BufferCounts(self.buffered()))
+
+
+def _decoder(dataset: Dataset) -> Decoder:
+    return GoldDecoder(dataset) if dataset.tier == "gold" else BronzeDecoder(dataset)
+
+
+class BronzeWriter(StreamWriter):
+    """`market.*` subjects → Bronze Parquet: one buffer per schema, 1000 events or 5 s."""
+
+    def __init__(self, storage: Storage, settings: Settings, emit: Emit) -> None:
+        spec = WriterSpec(
+            "bronze", "market.>", settings.bronze.max_events, settings.bronze.max_age_s,
+            settings.nats.bronze_consumer,
+        )
+        super().__init__(spec, storage, settings, emit)
+
+
+class GoldWriter(StreamWriter):
+    """`levels.signals` → Gold Parquet, one row per level: 500 records or 10 s."""
+
+    def __init__(self, storage: Storage, settings: Settings, emit: Emit) -> None:
+        spec = WriterSpec(
+            "gold", "levels.>", settings.gold.max_records, settings.gold.max_age_s,
+            settings.nats.gold_consumer,
+        )
+        super().__init__(spec, storage, settings, emit)

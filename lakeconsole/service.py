@@ -1,0 +1,199 @@
+"""Service: one object that owns config, storage, NATS and the writers, and emits events.
+
+The console and `--headless` both drive a Service; neither touches NATS or storage
+directly. Listeners get plain dataclasses from `lakeconsole.core.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from lakeconsole.config import Settings
+from lakeconsole.core import events as ev
+from lakeconsole.core.readers import LakeReader
+from lakeconsole.core.storage import Storage
+from lakeconsole.errors import LakeError
+from lakeconsole.ingest.bus import NATSBus
+from lakeconsole.ingest.embedded import EmbeddedNATS
+from lakeconsole.ingest.writers import BronzeWriter, GoldWriter, StreamWriter
+
+log = logging.getLogger(__name__)
+Listener = Callable[[ev.Event], None]
+LAG_INTERVAL_S = 2.0
+DEMO_RATE = 2000.0
+
+
+class Service:
+    """The lake service: embedded or remote NATS → Bronze/Gold writers; compaction; queries."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.storage = Storage(settings.storage.url, settings.storage.storage_options())
+        self.reader = LakeReader(self.storage)
+        self.bus = NATSBus(on_state=self._on_state)
+        self.writers: list[StreamWriter] = [
+            BronzeWriter(self.storage, settings, self.emit),
+            GoldWriter(self.storage, settings, self.emit),
+        ]
+        self.embedded: EmbeddedNATS | None = None
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+
+    # -- events ----------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def emit(self, event: ev.Event) -> None:
+        """Hand an event to every listener; a failing listener never stops the service."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break ingest
+                log.exception("event listener failed")
+
+    def _on_state(self, state: str, detail: str) -> None:
+        self.emit(ev.ConnectionState(state, detail))
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS server in use (the embedded one when running)."""
+        return self.embedded.url if self.embedded else self.settings.nats.url
+
+    async def start(self) -> None:
+        """Sweep temp files, start NATS if embedded, connect, start the writers."""
+        swept = await asyncio.to_thread(self.storage.sweep_temp)
+        if swept:
+            log.info("swept %d stale temp files", len(swept))
+        if self.demo or self.settings.nats.embedded:
+            self.embedded = EmbeddedNATS(self._embedded_store())
+            await asyncio.to_thread(self.embedded.start)
+        await self.bus.connect(self.nats_url)
+        for writer in self.writers:
+            await writer.start(self.bus)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._poll_lag()))
+        if self.demo:
+            self._tasks.append(loop.create_task(self._run_demo_feed()))
+        self._started = True
+
+    def _embedded_store(self) -> Path:
+        if self.storage.is_local:
+            return Path(self.storage.root).parent / "nats"
+        return Path("data/nats")
+
+    async def stop(self) -> None:
+        """Flush every buffer, ack, disconnect; stop the embedded server."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for writer in self.writers:
+            try:
+                await writer.stop()
+            except LakeError as exc:
+                self.emit(ev.ErrorRaised("stop", str(exc)))
+        await self.bus.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+        self._started = False
+
+    async def flush(self) -> None:
+        """Flush all buffers now."""
+        for writer in self.writers:
+            await writer.flush_all()
+
+    def buffer_counts(self) -> dict[str, int]:
+        """Events waiting per dataset."""
+        counts: dict[str, int] = {}
+        for writer in self.writers:
+            counts.update(writer.buffered())
+        return counts
+
+    async def _poll_lag(self) -> None:
+        while True:
+            await asyncio.sleep(LAG_INTERVAL_S)
+            for writer in self.writers:
+                if writer.consumer is None or not self.bus.is_connected:
+                    continue
+                try:
+                    lag = await self.bus.consumer_lag(writer.stream, writer.spec.durable)
+                except LakeError as exc:
+                    log.debug("lag poll failed: %s", exc)
+                    continue
+                self.emit(ev.ConsumerLag(writer.spec.durable, lag["num_pending"],
+                                         lag["num_ack_pending"], lag["num_redelivered"]))
+
+    async def _run_demo_feed(self) -> None:
+        from lakeconsole.ingest.feed import run_feed
+
+        try:
+            await run_feed(self.bus, DEMO_RATE)
+        except LakeError as exc:
+            self.emit(ev.ErrorRaised("demo feed", str(exc)))
+
+    # -- compaction and queries (blocking: call from a thread) ---------------------------
+
+    def compact(
+        self,
+        date: str,
+        schema: str | None = None,
+        partition: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[dict[str, Any]]:
+        """Compact Bronze → Silver for a date; emits progress and one result per partition."""
+        from lakeconsole.core.compactor import SilverCompactor
+
+        compactor = SilverCompactor(self.storage, self.settings)
+        jobs = compactor.plan(date, schema, partition)
+
+        def progress(done: int, total: int, key: str) -> None:
+            self.emit(ev.CompactionProgress(done, total, key))
+
+        results = compactor.compact_many(jobs, progress=progress, cancel=cancel)
+        for result in results:
+            self.emit(ev.CompactionFinished(str(result.get("key", "")), result))
+        return results
+
+    def read(
+        self,
+        tier: str,
+        dataset: str,
+        partition_value: str,
+        date: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Rows of one partition and date as Arrow."""
+        return self.reader.read_arrow(tier, dataset, partition_value, date, start_ns, end_ns,
+                                      columns)
+
+    def sql(self, query: str, limit: int | None = 100_000) -> pa.Table:
+        """DuckDB SQL over the lake's views."""
+        from lakeconsole.core.sql import LakeSQL
+
+        return LakeSQL(self.storage).query(query, limit=limit)
+
+    def catalog(self, prefix: str = "") -> list[Any]:
+        """One level of the partition tree below `prefix`."""
+        from lakeconsole.core.catalog import list_children
+
+        return list_children(self.storage, prefix)
