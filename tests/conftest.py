@@ -54,10 +54,14 @@ def s3_options(endpoint: str) -> dict[str, object]:
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> str:
     """A fresh, empty bucket per test."""
-    import s3fs
+    import boto3
 
     name = f"lake-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(**s3_options(s3_endpoint)).mkdir(name)
+    client = boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=name)
     return name
 
 
