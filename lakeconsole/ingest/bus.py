@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -57,8 +57,9 @@ class Delivery(NamedTuple):
 def parse_ack_reply(reply: str) -> tuple[str, str, int, int]:
     """Return ``(stream, consumer, num_delivered, stream_seq)`` from a ``$JS.ACK`` subject.
 
-    Handles the 9-token form ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``
-    and the newer form with ``<domain>.<account hash>`` after ``ACK`` (11 or 12 tokens).
+    Handles the 9-token form
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` and the newer
+    form with ``<domain>.<account hash>`` after ``ACK`` (11 or 12 tokens).
     """
     tokens = reply.split(".")
     n = len(tokens)
@@ -83,6 +84,99 @@ def stream_for_subject(subject: str) -> tuple[str, str]:
         if subject.startswith(prefix):
             return name, prefix + ">"
     raise IngestError(f"no default stream for subject {subject!r} (expected market.* or levels.*)")
+
+
+# --------------------------------------------------------------------------- fast dispatch
+
+# (subject, reply, payload, raw headers) -> None or an awaitable to run before the next message
+DirectCallback = Callable[[bytes, bytes, bytes, bytes | None], Awaitable[None] | None]
+
+
+class _FastClient(NATSClient):
+    """nats-py client that hands chosen subscriptions' messages straight to a sync callback.
+
+    nats-py builds a Msg, parses headers and goes through a queue and a task per message;
+    for the pull inboxes and reply counters that is most of the per-message cost. The hook
+    is nats-py's ``_process_msg(sid, subject, reply, data, headers)`` (stable in 2.x; the
+    integration tests fail loudly if it changes).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.direct: dict[int, DirectCallback] = {}
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> None:
+        direct = self.direct.get(sid)
+        if direct is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        pending = direct(subject, reply, data, headers)
+        if pending is not None:
+            await pending
+
+
+async def _direct_subscribe(nc: NATSClient, subject: str, callback: DirectCallback) -> Subscription:
+    """Subscribe ``subject`` with direct dispatch (a Msg callback on plain nats-py clients)."""
+
+    async def via_msg(msg: Msg) -> None:  # only used if nc is not a _FastClient
+        raw = _raw_headers(msg.headers)
+        pending = callback(msg.subject.encode(), msg.reply.encode(), msg.data, raw)
+        if pending is not None:
+            await pending
+
+    sub = await nc.subscribe(subject, cb=via_msg, pending_msgs_limit=0, pending_bytes_limit=0)
+    if isinstance(nc, _FastClient):
+        nc.direct[sub._id] = callback
+    return sub
+
+
+def _raw_headers(headers: dict[str, str] | None) -> bytes | None:
+    if not headers:
+        return None
+    status = headers.get("Status", "")
+    lines = [f"NATS/1.0 {status} {headers.get('Description', '')}".rstrip()]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k not in ("Status", "Description")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def parse_status(raw: bytes | None) -> tuple[str, str, dict[str, str]]:
+    """Split raw ``NATS/1.0 408 Request Timeout\\r\\nK: V...`` headers into (code, text, dict)."""
+    if not raw:
+        return "", "", {}
+    lines = raw.decode("utf-8", "replace").split("\r\n")
+    first = lines[0].split(" ", 2)
+    code = first[1] if len(first) > 1 else ""
+    text = first[2] if len(first) > 2 else ""
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return code, text, fields
+
+
+async def _write_raw(nc: NATSClient, commands: list[bytes]) -> None:
+    """Queue pre-built protocol lines in one go and kick the flusher (one call, not N)."""
+    if commands:
+        await nc._send_command(b"".join(commands))
+        await nc._flush_pending()
+
+
+def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _pub_cmd(subject: str, payload: bytes, reply: str = "") -> bytes:
+    if reply:
+        return f"PUB {subject} {reply} {len(payload)}\r\n".encode() + payload + b"\r\n"
+    return f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\n"
 
 
 # --------------------------------------------------------------------------- reply counting
@@ -125,9 +219,7 @@ class _ReplyInbox:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(
-            self._prefix + ".*.*", cb=self._on_reply, pending_msgs_limit=0, pending_bytes_limit=0
-        )
+        self._sub = await _direct_subscribe(self._nc, self._prefix + ".*.*", self._on_reply)
 
     def open(self) -> tuple[str, _Tally]:
         token = f"{self._prefix}.{next(self._ids)}"
@@ -138,15 +230,15 @@ class _ReplyInbox:
     def close(self, token: str) -> None:
         self._tallies.pop(token, None)
 
-    async def _on_reply(self, msg: Msg) -> None:
-        tally = self._tallies.get(msg.subject.rpartition(".")[0])
+    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        tally = self._tallies.get(subject.rpartition(b".")[0].decode())
         if tally is None:
             return  # a late reply to an operation that already gave up
-        status = msg.headers.get("Status") if msg.headers else None
-        if status and status != "200":
-            tally.settle(False, f"status {status} {msg.headers.get('Description', '')}")
-        elif b'"error"' in msg.data:
-            tally.settle(False, msg.data.decode("utf-8", "replace")[:200])
+        code, text, _ = parse_status(headers)
+        if code and code != "200":
+            tally.settle(False, f"status {code} {text}")
+        elif b'"error"' in data:
+            tally.settle(False, data.decode("utf-8", "replace")[:200])
         else:
             tally.settle(True)
 
@@ -261,14 +353,15 @@ class PullConsumer:
 
     async def _subscribe(self) -> None:
         self._inbox = self.bus.nc.new_inbox()
-        # Unlimited local queue: the credit, not nats-py, bounds what can pile up here.
-        self._sub = await self.bus.nc.subscribe(
-            self._inbox + ".*", cb=self._on_msg, pending_msgs_limit=0, pending_bytes_limit=0
-        )
+        # No local queue limit: the credit, not nats-py, bounds what can pile up here.
+        self._sub = await _direct_subscribe(self.bus.nc, self._inbox + ".*", self._on_raw)
 
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
+            nc = self.bus.nc
+            if isinstance(nc, _FastClient):
+                nc.direct.pop(sub._id, None)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -285,53 +378,64 @@ class PullConsumer:
             await self._subscribe()
         self._wake.set()
 
-    async def _on_msg(self, msg: Msg) -> None:
-        reply = msg.reply
-        if reply.startswith(ACK_PREFIX):
-            self._active = True
-            if self._requested > 0:
-                self._requested -= 1
-            self._in_hand += 1
-            self.stats["delivered"] += 1
-            tokens = reply.split(".")
-            off = 2 if len(tokens) == 9 else 4
-            delivery = Delivery(
-                msg.subject, msg.data, reply, int(tokens[off + 3]), int(tokens[off + 2])
-            )
-            try:
-                result = self._handler(delivery)
-                if self._is_async:
-                    await result  # type: ignore[misc]
-            except Exception as exc:
-                # A failing handler must not leak credit nor stall the message for ack_wait.
-                self.bus._emit("error", f"handler failed on {msg.subject}: {exc!r}")
-                self.release(1)
-                with contextlib.suppress(Exception):
-                    await self.bus.nc.publish(reply, _NAK)
-            return
-        self._on_status(msg)
-
-    def _on_status(self, msg: Msg) -> None:
+    def _on_raw(
+        self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> Awaitable[None] | None:
+        if not reply.startswith(b"$JS.ACK."):
+            self._on_status(subject.decode(), headers)
+            return None
         self._active = True
-        headers = msg.headers or {}
-        status = headers.get("Status", "")
+        if self._requested > 0:
+            self._requested -= 1
+            if self._requested == 0:
+                self._wake.set()  # a smaller-than-batch pull may now be due
+        self._in_hand += 1
+        self.stats["delivered"] += 1
+        tokens = reply.split(b".")
+        off = 2 if len(tokens) == 9 else 4
+        delivery = Delivery(
+            subject.decode(), data, reply.decode(), int(tokens[off + 3]), int(tokens[off + 2])
+        )
+        try:
+            result = self._handler(delivery)
+        except Exception as exc:
+            return self._handler_failed(delivery, exc)
+        if self._is_async:
+            return self._await_handler(delivery, result)  # type: ignore[arg-type]
+        return None
+
+    async def _await_handler(self, delivery: Delivery, result: Awaitable[None]) -> None:
+        try:
+            await result
+        except Exception as exc:
+            await self._handler_failed(delivery, exc)
+
+    async def _handler_failed(self, delivery: Delivery, exc: Exception) -> None:
+        # A failing handler must neither leak credit nor park the message until ack_wait.
+        self.bus._emit("error", f"handler failed on {delivery.subject}: {exc!r}")
+        self.release(1)
+        with contextlib.suppress(Exception):
+            await self.bus.nc.publish(delivery.reply, _NAK)
+
+    def _on_status(self, inbox_subject: str, headers: bytes | None) -> None:
+        self._active = True
+        status, text, fields = parse_status(headers)
         if status == "100":
             self.stats["status_100"] += 1
             return
         key = f"status_{status}"
         if key in self.stats:
             self.stats[key] += 1
-        if self._live.pop(msg.subject, None) is None:
+        if self._live.pop(inbox_subject, None) is None:
             return  # a request we already forgot (reset or local expiry)
-        pending = headers.get("Nats-Pending-Messages")
-        if pending is not None and pending.isdigit():
+        pending = fields.get("Nats-Pending-Messages", "")
+        if pending.isdigit():
             self._requested = max(0, self._requested - int(pending))
         if not self._live:
             self._requested = 0  # nothing live: whatever was not delivered never will be
         if status == "409":
-            desc = headers.get("Description", "")
-            self.bus._emit("error", f"consumer {self.stream}/{self.durable}: 409 {desc}")
-            # Back off so a deleted consumer or full waiting queue is not hammered.
+            self.bus._emit("error", f"consumer {self.stream}/{self.durable}: 409 {text}")
+            # Back off so a deleted consumer or a full waiting queue is not hammered.
             self._retry_at = time.monotonic() + 1.0
         self._wake.set()
 
@@ -452,28 +556,16 @@ class NATSBus:
         self.url = url
         self._closing.clear()
         while not self._closing.is_set():
-            nc = NATSClient()
+            nc = _FastClient()
             try:
-                await nc.connect(
-                    url,
-                    name=self.name,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
-                    connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
-                    error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
-                    closed_cb=self._on_closed,
-                    pending_size=64 * 1024 * 1024,
-                )
-            except Exception as exc:  # nats-py raises several unrelated types here
+                connected = await self._connect_or_close(nc, url)
+            except Exception as exc:  # e.g. a malformed URL: report it and keep trying
                 self._emit("disconnected", f"connect to {url} failed: {exc!r}")
-                with contextlib.suppress(Exception):
-                    await nc.close()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self.reconnect_wait)
                 continue
+            if not connected:
+                break
             self._nc = nc
             self._js = nc.jetstream(timeout=self.request_timeout)
             self._replies = _ReplyInbox(nc)
@@ -482,11 +574,45 @@ class NATSBus:
             return
         raise IngestError(f"closed before a connection to {url} was made")
 
+    async def _connect_or_close(self, nc: NATSClient, url: str) -> bool:
+        """Run nats-py's connect (which itself retries forever) until it succeeds or close()."""
+        connecting = asyncio.ensure_future(nc.connect(
+            url,
+            name=self.name,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
+            connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            closed_cb=self._on_closed,
+            pending_size=64 * 1024 * 1024,
+        ))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({connecting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if connecting.done():
+            connecting.result()
+            return True
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        with contextlib.suppress(Exception):
+            await nc.close()
+        return False
+
     async def _on_error(self, exc: Exception) -> None:
-        self._emit("error", repr(exc))
+        if self._nc is None:  # still in the first connect: that is a disconnected state
+            self._emit("disconnected", f"connect to {self.url} failed: {exc!r}")
+        else:
+            self._emit("error", repr(exc))
 
     async def _on_disconnected(self) -> None:
-        self._emit("disconnected", self.url)
+        if not self._closing.is_set():
+            self._emit("disconnected", self.url)
 
     async def _on_reconnected(self) -> None:
         self._emit("reconnected", self.url)
@@ -614,9 +740,7 @@ class NATSBus:
     async def _ack_group_last(self, replies: list[str], timeout: float) -> int:
         nc = self.nc
         reconnects = nc.stats["reconnects"]
-        publish = nc.publish
-        for reply in replies[:-1]:
-            await publish(reply, _ACK)
+        await _write_raw(nc, [f"PUB {r} 4\r\n+ACK\r\n".encode() for r in replies[:-1]])
         try:
             await nc.request(replies[-1], _ACK, timeout=timeout)
         except (nats.errors.Error, TimeoutError) as exc:
@@ -634,19 +758,22 @@ class NATSBus:
         token, tally = replies.open()
         try:
             tally.expected = len(subjects)
-            publish = self.nc.publish
-            for i, subject in enumerate(subjects):
-                await publish(subject, payload, reply=f"{token}.{i}")
+            await _write_raw(
+                self.nc,
+                [_pub_cmd(subject, payload, f"{token}.{i}") for i, subject in enumerate(subjects)],
+            )
             await _wait_tally(tally, 0, time.monotonic() + timeout)
             return tally.ok
         finally:
             replies.close(token)
 
     async def _signal(self, deliveries: Iterable[Delivery], payload: bytes) -> None:
-        publish = self.nc.publish
-        for d in deliveries:
-            await publish(d.reply, payload)
-        await self.nc.flush(timeout=int(self.request_timeout))
+        try:
+            await _write_raw(self.nc, [_pub_cmd(d.reply, payload) for d in deliveries])
+            await self.nc.flush(timeout=int(self.request_timeout))
+        except (nats.errors.Error, TimeoutError) as exc:
+            verb = payload[:4].decode()
+            raise IngestError(f"{verb} not delivered to the server: {exc!r}") from exc
 
     async def nak(self, deliveries: Iterable[Delivery], delay: float | None = None) -> None:
         """Ask for redelivery (after ``delay`` seconds if given)."""
@@ -689,9 +816,9 @@ class NATSBus:
         nc = self.nc
         if not confirm:
             count = 0
-            for subject, payload in items:
-                await nc.publish(subject, payload)
-                count += 1
+            for chunk in _chunks(items, 1000):
+                await _write_raw(nc, [_pub_cmd(subject, payload) for subject, payload in chunk])
+                count += len(chunk)
             await nc.flush(timeout=int(timeout))
             return count
         return await self._publish_confirmed(items, window, timeout)
@@ -704,15 +831,18 @@ class NATSBus:
             raise IngestError("NATSBus is not connected")
         token, tally = replies.open()
         deadline = time.monotonic() + timeout
-        publish = self.nc.publish
+        chunk = max(1, min(1000, window // 4))
+        seq = itertools.count()
         try:
-            for i, (subject, payload) in enumerate(items):
-                if tally.outstanding >= window and not await _wait_tally(
+            for group in _chunks(items, chunk):
+                if tally.outstanding + len(group) > window and not await _wait_tally(
                     tally, window // 2, deadline
                 ):
                     break
-                tally.expected += 1
-                await publish(subject, payload, reply=f"{token}.{i}")
+                tally.expected += len(group)
+                await _write_raw(
+                    self.nc, [_pub_cmd(subj, data, f"{token}.{next(seq)}") for subj, data in group]
+                )
             await _wait_tally(tally, 0, deadline)
         finally:
             replies.close(token)
@@ -736,7 +866,6 @@ __all__ = [
     "NATSBus",
     "PullConsumer",
     "connect_bus",
-    "nats",
     "parse_ack_reply",
     "stream_for_subject",
 ]

@@ -82,7 +82,9 @@ class EmbeddedNATS:
             "-js", "-sd", str(self.store_dir),
         ]
         # A file, not a pipe: a chatty server must never block on a full pipe buffer.
-        self._stderr_file = tempfile.NamedTemporaryFile(prefix="nats-server-", suffix=".log")
+        self._stderr_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
+            prefix="nats-server-", suffix=".log"
+        )
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._stderr_file, stderr=self._stderr_file
         )
@@ -94,7 +96,8 @@ class EmbeddedNATS:
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 self._fail(f"nats-server exited with code {self._proc.returncode}")
-            if _accepts(HOST, self.port):
+            # Our own log line, not just an open port: another server may hold the port.
+            if b"Server is ready" in self._log_bytes() and _accepts(HOST, self.port):
                 return
             time.sleep(0.05)
         self._fail(f"nats-server did not accept connections on {self.url} within "
@@ -107,13 +110,15 @@ class EmbeddedNATS:
 
     def stderr_tail(self) -> str:
         """The last few KB of the server's log output (for error messages)."""
+        return self._log_bytes()[-_STDERR_TAIL_BYTES:].decode("utf-8", "replace")
+
+    def _log_bytes(self) -> bytes:
         if self._stderr_file is None:
-            return ""
+            return b""
         try:
-            data = Path(self._stderr_file.name).read_bytes()
+            return Path(self._stderr_file.name).read_bytes()
         except OSError:
-            return ""
-        return data[-_STDERR_TAIL_BYTES:].decode("utf-8", "replace")
+            return b""
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM the server, then kill it if it is still alive after ``timeout`` seconds."""
