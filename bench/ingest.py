@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import resource
 import subprocess
@@ -43,9 +44,10 @@ async def preload(url: str, messages: int, batch: int) -> int:
     await bus.connect(url)
     await bus.ensure_streams([SUBJECT])
     feed = DemoFeed(seed=7)
-    payloads = (p for _, p in feed.trades(messages * batch))
+    singles = (p for _, p in feed.trades(messages * batch))
+    payloads = singles
     if batch > 1:
-        payloads = (b"[" + b",".join(next(payloads) for _ in range(batch)) + b"]"
+        payloads = (b"[" + b",".join(itertools.islice(singles, batch)) + b"]"
                     for _ in range(messages))
     await bus.publish_many(((SUBJECT, p) for p in payloads), confirm=True)
     await bus.close()
@@ -62,7 +64,7 @@ async def drained(url: str, durable: str) -> bool:
 
 
 async def phase_bare(url: str, events: int) -> float:
-    """Pull, decode and ack everything; return seconds."""
+    """Pull, decode and ack everything; return wall seconds."""
     bus = NATSBus()
     await bus.connect(url)
     decoder = BronzeDecoder(by_subject(SUBJECT))
@@ -108,12 +110,14 @@ async def phase_service(url: str, root: str) -> float:
 
 
 def child(args: argparse.Namespace) -> None:
+    cpu_start = time.process_time()
     if args.phase == "bare":
         seconds = asyncio.run(phase_bare(args.url, args.events))
     else:
         seconds = asyncio.run(phase_service(args.url, args.root))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb}))
+    cpu = time.process_time() - cpu_start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "cpu": cpu}))
 
 
 def run_phase(phase: str, url: str, events: int, root: str) -> dict:
@@ -145,11 +149,10 @@ def main() -> None:
         bare = run_phase("bare", server.url, events, "")
         svc = run_phase("service", server.url, events, str(Path(tmp) / "lake"))
     a, b = events / bare["seconds"], events / svc["seconds"]
-    print(f"(a) bare consumer  : {a:>10,.0f} events/s  ({bare['seconds']:.2f} s, "
-          f"peak RSS {bare['rss_mb']:.0f} MB)")
-    print(f"(b) headless service: {b:>10,.0f} events/s  ({svc['seconds']:.2f} s, "
-          f"peak RSS {svc['rss_mb']:.0f} MB)")
-    print(f"ratio b/a: {b / a:.2f}")
+    for label, r, rate in (("(a) bare consumer", bare, a), ("(b) headless service", svc, b)):
+        print(f"{label:<21}: {rate:>9,.0f} events/s wall ({r['seconds']:.2f} s), "
+              f"{events / r['cpu']:>9,.0f} events per CPU-second of this process, peak RSS {r['rss_mb']:.0f} MB")
+    print(f"ratio b/a (wall): {b / a:.2f}   ratio b/a (CPU): {bare['cpu'] / svc['cpu']:.2f}")
 
 
 if __name__ == "__main__":

@@ -32,15 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="TOML config file")
-    parser.add_argument("--data-root", metavar="PATH", help="lake root (overrides DATA_ROOT)")
-    parser.add_argument("--nats-url", metavar="URL", help="NATS server (overrides NATS_URL)")
+def _add_common(parser: argparse.ArgumentParser, sub: bool = False) -> None:
+    # On a subcommand the flags default to "absent", so that `--config X read …` keeps the
+    # value given before the subcommand instead of resetting it to None.
+    default = argparse.SUPPRESS if sub else None
+    parser.add_argument("--config", metavar="PATH", default=default, help="TOML config file")
+    parser.add_argument(
+        "--data-root", metavar="PATH", default=default, help="lake root (overrides DATA_ROOT)"
+    )
+    parser.add_argument(
+        "--nats-url", metavar="URL", default=default, help="NATS server (overrides NATS_URL)"
+    )
 
 
 def _add_compact(sub: Any) -> None:
     p = sub.add_parser("compact", help="compact Bronze into Silver")
-    _add_common(p)
+    _add_common(p, sub=True)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", metavar="YYYY-MM-DD", help="UTC date to compact")
     when.add_argument("--all-dates", action="store_true", help="every date with Bronze data")
@@ -52,7 +59,7 @@ def _add_compact(sub: Any) -> None:
 
 def _add_read(sub: Any) -> None:
     p = sub.add_parser("read", help="print rows of one partition and date")
-    _add_common(p)
+    _add_common(p, sub=True)
     p.add_argument("tier", choices=["bronze", "silver", "gold"])
     p.add_argument("schema", metavar="DATASET", help="e.g. stocks.trades")
     p.add_argument("partition", metavar="VALUE", help="partition value, e.g. SPY")
@@ -66,7 +73,7 @@ def _add_read(sub: Any) -> None:
 
 def _add_simulate(sub: Any) -> None:
     p = sub.add_parser("simulate", help="publish a synthetic market feed to NATS")
-    _add_common(p)
+    _add_common(p, sub=True)
     p.add_argument("--rate", type=float, default=1000.0, help="events per second")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
     p.add_argument("--batch", type=int, default=1, help="events per message")

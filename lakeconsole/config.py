@@ -201,6 +201,7 @@ def _section_type(section: str) -> type[Any]:
 
 
 def _from_env(text: str, key: str, name: str) -> Any:
+    """Parse an environment variable's text as the key's declared type."""
     section, attr = key.split(".")
     expected = get_type_hints(_section_type(section))[attr]
     if expected is bool:
@@ -208,6 +209,14 @@ def _from_env(text: str, key: str, name: str) -> Any:
         if lowered in _TRUE | _FALSE:
             return lowered in _TRUE
         raise ConfigError(f"environment variable {name} ({key}): expected true/false, got {text!r}")
+    if expected in (int, float):
+        try:
+            return expected(text.strip())
+        except ValueError:
+            kind = expected.__name__
+            raise ConfigError(
+                f"environment variable {name} ({key}): expected {kind}, got {text!r}"
+            ) from None
     return text
 
 
@@ -228,16 +237,13 @@ def _build(values: dict[str, Any], source: str) -> Settings:
 
 
 def _coerce(value: Any, expected: Any, key: str, source: str) -> Any:
-    """Check one value against its declared type; accept ints for floats."""
+    """Check one value against its declared type; accept ints for floats.
+
+    Text is never converted here: a file's `max_events = "5"` is a type error. Environment
+    text is parsed by `_from_env` before it gets here.
+    """
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if expected is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)  # environment and flags arrive as text
-    if expected is float and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
     if expected is bool and isinstance(value, bool):
         return value
     origin = getattr(expected, "__origin__", None)

@@ -12,9 +12,10 @@ from lakeconsole.core.schemas import Dataset
 from lakeconsole.core.wire import BadMessage, Decoded
 
 _NS = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+_INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
-class Barrier(msgspec.Struct):
+class Barrier(msgspec.Struct, forbid_unknown_fields=True):
     """Liquidity barrier at a level."""
 
     state: str | None = None
@@ -25,7 +26,7 @@ class Barrier(msgspec.Struct):
     filled: float | None = None
 
 
-class Tape(msgspec.Struct):
+class Tape(msgspec.Struct, forbid_unknown_fields=True):
     """Tape (trade flow) near a level."""
 
     imbalance: float | None = None
@@ -35,7 +36,7 @@ class Tape(msgspec.Struct):
     sweep_detected: bool | None = None
 
 
-class Fuel(msgspec.Struct):
+class Fuel(msgspec.Struct, forbid_unknown_fields=True):
     """Dealer gamma positioning."""
 
     effect: str | None = None
@@ -44,7 +45,7 @@ class Fuel(msgspec.Struct):
     put_wall: float | None = None
 
 
-class Runway(msgspec.Struct):
+class Runway(msgspec.Struct, forbid_unknown_fields=True):
     """Room to the next level."""
 
     direction: str | None = None
@@ -53,7 +54,7 @@ class Runway(msgspec.Struct):
     quality: str | None = None
 
 
-class Level(msgspec.Struct):
+class Level(msgspec.Struct, forbid_unknown_fields=True):
     """One price level with its scores and nested blocks."""
 
     id: str
@@ -71,7 +72,7 @@ class Level(msgspec.Struct):
     runway: Runway = msgspec.field(default_factory=Runway)
 
 
-class Signals(msgspec.Struct):
+class Signals(msgspec.Struct, forbid_unknown_fields=True):
     """One `levels.signals` payload: market context plus its levels."""
 
     ts_event_ns: _NS
@@ -82,7 +83,7 @@ class Signals(msgspec.Struct):
     ask: float | None = None
     ts_recv_ns: _NS | None = None
     source: str = "nats"
-    seq: int | None = None
+    seq: _INT64 | None = None
 
 
 _BLOCKS = ("barrier", "tape", "fuel", "runway")
@@ -114,8 +115,32 @@ def flatten(payload: Signals) -> list[dict[str, Any]]:
     return rows
 
 
+_NESTED: dict[type[msgspec.Struct], dict[str, type[msgspec.Struct]]] = {
+    Signals: {"levels": Level},
+    Level: {"barrier": Barrier, "tape": Tape, "fuel": Fuel, "runway": Runway},
+}
+
+
+def _prune(item: Any, struct: type[msgspec.Struct]) -> int:
+    """Drop (in place) and count keys the payload structs do not know, at every level."""
+    if not isinstance(item, dict):
+        return 0
+    unknown = [k for k in item if k not in struct.__struct_fields__]
+    for key in unknown:
+        del item[key]
+    count = len(unknown)
+    for key, child in _NESTED.get(struct, {}).items():
+        value = item.get(key)
+        children = value if isinstance(value, list) else [value]
+        count += sum(_prune(c, child) for c in children)
+    return count
+
+
 class GoldDecoder:
-    """Decodes `levels.signals` messages (one payload or an array) into flat rows."""
+    """Decodes `levels.signals` messages (one payload or an array) into flat rows.
+
+    Unknown fields (at any nesting level) are ignored and counted, as for Bronze.
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -139,6 +164,7 @@ class GoldDecoder:
         out = Decoded()
         for i, item in enumerate(items):
             where = f"element {i}: " if batch else ""
+            out.unknown_fields += _prune(item, Signals)
             try:
                 out.events.extend(flatten(msgspec.convert(item, Signals)))
             except msgspec.ValidationError as exc:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from lakeconsole.core import partitioning
@@ -61,14 +63,20 @@ class LakeReader:
         """Like `read`, as an Arrow table."""
         ds = by_name(dataset) if isinstance(dataset, str) else dataset
         _check_tier(tier, ds)
+        _check_columns(ds, columns)
         schema = ds.schema if columns is None else pa.schema([ds.schema.field(c) for c in columns])
         paths = self.plan(tier, ds, partition_value, date, start_ns, end_ns)
         self.last_scan = ScanStats(files=paths)
         if not paths:
-            return schema.empty_table()
+            return schema.empty_table().replace_schema_metadata(None)
         full = [self.storage.full(p) for p in paths]
         scan = pads.dataset(full, schema=ds.schema, format="parquet", filesystem=self.storage.fs)
-        table = scan.to_table(columns=columns, filter=_time_filter(start_ns, end_ns))
+        # Each file is sorted; several files of one hour are not, so sort the result.
+        wanted = None if columns is None else list(dict.fromkeys([*columns, *ds.sort_columns]))
+        table = scan.to_table(columns=wanted, filter=_time_filter(start_ns, end_ns))
+        table = table.take(pc.sort_indices(table, sort_keys=_sort_keys(ds)))
+        if columns is not None:
+            table = table.select(columns)
         self.last_scan.rows = table.num_rows
         return table.replace_schema_metadata(None)
 
@@ -123,6 +131,19 @@ def _check_tier(tier: str, ds: Dataset) -> None:
     allowed = ("gold",) if ds.tier == "gold" else ("bronze", "silver")
     if tier not in allowed:
         raise SchemaError(f"dataset {ds.name} is not stored in the {tier} tier")
+
+
+def _check_columns(ds: Dataset, columns: list[str] | None) -> None:
+    unknown = [c for c in columns or [] if c not in ds.schema.names]
+    if unknown:
+        raise SchemaError(
+            f"unknown column(s) {', '.join(unknown)} in {ds.name}; "
+            f"known: {', '.join(ds.schema.names)}"
+        )
+
+
+def _sort_keys(ds: Dataset) -> list[tuple[str, Literal["ascending", "descending"]]]:
+    return [(c, "ascending") for c in ds.sort_columns]
 
 
 def _time_filter(start_ns: int | None, end_ns: int | None) -> pads.Expression | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import time
@@ -78,13 +79,19 @@ class Storage:
         tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            # A failed write (disk full, I/O error) must not leave its temp file behind.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         _fsync_dir(directory)
 
     def read_bytes(self, relpath: str) -> bytes:
@@ -131,10 +138,8 @@ class Storage:
     def delete(self, relpaths: list[str]) -> None:
         """Remove files; missing ones are ignored."""
         for relpath in relpaths:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.full(relpath))
-            except FileNotFoundError:
-                pass
 
     def delete_tree(self, relpath: str) -> None:
         """Remove a directory and everything below it, if it exists."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -39,7 +39,8 @@ def _annotation(name: str, dtype: pa.DataType) -> Any:
 def _event_struct(schema_id: str, forbid_unknown: bool) -> type[msgspec.Struct]:
     fields: list[Any] = [("ts_event_ns", _NS)]
     fields += [(n, _annotation(n, t)) for n, t in BRONZE_BODIES[schema_id]]
-    fields += [("seq", int), ("ts_recv_ns", _NS | None, None), ("source", str, "nats")]
+    seq = _annotation("seq", pa.int64())  # bounded: an out-of-range seq must not reach Arrow
+    fields += [("seq", seq), ("ts_recv_ns", _NS | None, None), ("source", str, "nats")]
     return msgspec.defstruct(
         schema_id.replace(".", "_"), fields, forbid_unknown_fields=forbid_unknown
     )
@@ -53,13 +54,24 @@ class BadMessage:
     reason: str
 
 
-@dataclass
 class Decoded:
     """What one message decoded into: good events, bad parts, and ignored extra fields."""
 
-    events: list[Any] = field(default_factory=list)
-    bad: list[BadMessage] = field(default_factory=list)
-    unknown_fields: int = 0
+    __slots__ = ("bad", "events", "unknown_fields")
+
+    # A plain slotted class: one is built per message on the hot path.
+    def __init__(
+        self,
+        events: list[Any] | None = None,
+        bad: list[BadMessage] | None = None,
+        unknown_fields: int = 0,
+    ) -> None:
+        self.events: list[Any] = [] if events is None else events
+        self.bad: list[BadMessage] = [] if bad is None else bad
+        self.unknown_fields = unknown_fields
+
+    def __repr__(self) -> str:
+        return f"Decoded(events={self.events!r}, bad={self.bad!r}, unknown={self.unknown_fields})"
 
 
 class BronzeDecoder:

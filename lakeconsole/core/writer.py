@@ -12,6 +12,8 @@ from lakeconsole.core.parquet import Encoding, encode
 from lakeconsole.core.schemas import Dataset
 from lakeconsole.core.storage import Storage
 
+DEFAULT_ENCODING = Encoding()
+
 
 @dataclass(frozen=True)
 class WrittenFile:
@@ -28,7 +30,7 @@ class WrittenFile:
 class PartitionedWriter:
     """Cuts a batch by (partition value, date, hour) and publishes one file per piece."""
 
-    def __init__(self, storage: Storage, encoding: Encoding = Encoding()) -> None:
+    def __init__(self, storage: Storage, encoding: Encoding = DEFAULT_ENCODING) -> None:
         self.storage = storage
         self.encoding = encoding
 

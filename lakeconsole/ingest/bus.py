@@ -29,6 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from lakeconsole.errors import IngestError
+from lakeconsole.ingest.protocol import FastParser
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class _FastClient(NATSClient):
     def __init__(self) -> None:
         super().__init__()
         self.direct: dict[int, DirectCallback] = {}
+        self._ps = FastParser(self)
 
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None

@@ -78,11 +78,12 @@ class StreamWriter:
         self.datasets = {d.subject: d for d in DATASETS if d.tier == spec.tier}
         self.decoders: dict[str, Decoder] = {s: _decoder(d) for s, d in self.datasets.items()}
         self.buffers = {s: _Buffer() for s in self.datasets}
+        self.names = {s: d.name for s, d in self.datasets.items()}
         self.flushing: dict[str, asyncio.Task[None]] = {}
         self.quarantine: list[QuarantineRecord] = []
         self.quarantine_acks: list[Delivery] = []
         self.quarantine_lock = asyncio.Lock()
-        self.received: dict[str, int] = dict.fromkeys((d.name for d in self.datasets.values()), 0)
+        self.received: dict[str, int] = dict.fromkeys(self.names.values(), 0)
         self.unknown_fields = 0
         self.consumer: PullConsumer | None = None
         self.stream = ""
@@ -126,7 +127,7 @@ class StreamWriter:
 
     def buffered(self) -> dict[str, int]:
         """Events waiting per dataset name."""
-        return {self.datasets[s].name: len(b.events) for s, b in self.buffers.items()}
+        return {self.names[s]: len(b.events) for s, b in self.buffers.items()}
 
     # -- receiving -------------------------------------------------------------------
 
@@ -155,7 +156,7 @@ class StreamWriter:
             buf.opened = time.monotonic()
         buf.events.extend(events)
         buf.deliveries.append(msg)
-        self.received[self.datasets[msg.subject].name] += len(events)
+        self.received[self.names[msg.subject]] += len(events)
         if len(buf.events) >= self.spec.max_events:
             self._start_flush(msg.subject)
 

@@ -1,0 +1,62 @@
+"""`lakeconsole read`: print the rows of one partition value and UTC date of any tier."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date as Date
+from typing import TextIO
+
+import pandas as pd
+
+from lakeconsole.config import Settings
+from lakeconsole.core.readers import LakeReader
+from lakeconsole.core.schemas import by_name
+from lakeconsole.core.storage import Storage
+from lakeconsole.errors import LakeError
+
+
+def run_read(args: argparse.Namespace, settings: Settings) -> int:
+    """Read, trim to --limit and print in the chosen format; rows go to stdout, notes to stderr."""
+    dataset = by_name(args.schema)  # SchemaError (exit 2) before touching storage
+    _check_date(args.date)
+    columns = _columns(args.columns)
+    storage = Storage(settings.storage.url, settings.storage.storage_options())
+    reader = LakeReader(storage)
+    frame = reader.read(
+        args.tier, dataset, args.partition, args.date, args.start_ns, args.end_ns, columns
+    )
+    total = len(frame)
+    if args.limit and total > args.limit:
+        frame = frame.head(args.limit)
+    write_frame(frame, args.format, sys.stdout)
+    files = len(reader.last_scan.files)
+    print(f"{len(frame)} of {total} rows from {files} file(s)", file=sys.stderr)
+    return 0
+
+
+def _check_date(text: str) -> None:
+    try:
+        Date.fromisoformat(text)
+    except ValueError:
+        raise LakeError(f"--date must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _columns(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, out: TextIO) -> None:
+    """Print a frame as an aligned table, CSV, or JSON lines (one object per row)."""
+    if fmt == "csv":
+        frame.to_csv(out, index=False)
+    elif fmt == "json":
+        if len(frame):
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            out.write(text if text.endswith("\n") else text + "\n")
+    elif frame.empty:
+        out.write("(no rows)\n")
+    else:
+        out.write(frame.to_string(index=False) + "\n")

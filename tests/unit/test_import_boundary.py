@@ -1,0 +1,95 @@
+"""Layering: only lakeconsole.tui imports textual; the domain core imports neither textual nor nats.
+
+Modules are discovered with pkgutil.walk_packages, so new modules are covered automatically,
+and imported in a fresh interpreter, so nothing this test process has loaded can hide a leak.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lakeconsole
+
+REPO = Path(__file__).resolve().parents[2]
+CORE_PREFIXES = ("lakeconsole.core", "lakeconsole.config", "lakeconsole.errors")
+
+# Imports each module in turn and reports the first one after which a forbidden package
+# appears in sys.modules.
+PROBE = """
+import importlib, json, sys
+modules, forbidden = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for name in modules:
+    importlib.import_module(name)
+    leaked = sorted(f for f in forbidden if f in sys.modules)
+    if leaked:
+        print(json.dumps({"module": name, "leaked": leaked}))
+        sys.exit(1)
+print(json.dumps({"imported": len(modules)}))
+"""
+
+
+def _raise(name: str) -> None:
+    raise ImportError(f"walk_packages could not import {name}")
+
+
+def non_tui_modules() -> list[str]:
+    """Every lakeconsole module outside lakeconsole.tui (and not `__main__`, which runs the CLI)."""
+    names = ["lakeconsole"]
+    for info in pkgutil.walk_packages(lakeconsole.__path__, "lakeconsole.", onerror=_raise):
+        if info.name == "lakeconsole.tui" or info.name.startswith("lakeconsole.tui."):
+            continue
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+def core_modules() -> list[str]:
+    """The domain core: lakeconsole.core.*, lakeconsole.config, lakeconsole.errors."""
+    return [m for m in non_tui_modules() if m == CORE_PREFIXES[0] or m.startswith(CORE_PREFIXES)]
+
+
+def probe(modules: list[str], forbidden: list[str]) -> dict[str, object]:
+    """Import `modules` in a fresh interpreter; fail naming the module that pulled `forbidden`."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(modules), json.dumps(forbidden)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_discovery_finds_the_known_modules() -> None:
+    found = non_tui_modules()
+    for expected in ("lakeconsole.cli", "lakeconsole.config", "lakeconsole.core.readers",
+                     "lakeconsole.core.storage", "lakeconsole.commands.read"):
+        assert expected in found
+    assert not any(m.startswith("lakeconsole.tui") for m in found)
+    core = core_modules()
+    assert "lakeconsole.core.schemas" in core and "lakeconsole.errors" in core
+    assert not any(m.startswith(("lakeconsole.ingest", "lakeconsole.cli")) for m in core)
+
+
+def test_non_tui_modules_do_not_import_textual() -> None:
+    modules = non_tui_modules()
+    assert probe(modules, ["textual"]) == {"imported": len(modules)}
+
+
+def test_core_imports_neither_textual_nor_nats() -> None:
+    modules = core_modules()
+    assert probe(modules, ["textual", "nats"]) == {"imported": len(modules)}
+
+
+def test_probe_detects_a_leak() -> None:
+    """The probe itself can fail: importing the NATS bus does load `nats`."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(["lakeconsole.ingest.bus"]), '["nats"]'],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout) == {"module": "lakeconsole.ingest.bus", "leaked": ["nats"]}
