@@ -181,5 +181,6 @@ class GoldDecoder:
         recv = table.column("ts_recv_ns")
         if recv.null_count:
             filled = pc.fill_null(recv, pa.scalar(recv_ns, pa.int64()))
-            table = table.set_column(schema.get_field_index("ts_recv_ns"), "ts_recv_ns", filled)
+            index = schema.get_field_index("ts_recv_ns")
+            table = table.set_column(index, "ts_recv_ns", filled)  # type: ignore[arg-type]
         return table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +26,9 @@ class Encoding:
 
 def sort_rows(table: pa.Table, dataset: Dataset) -> pa.Table:
     """Rows in (ts_event_ns, seq) order, the order every lake file keeps."""
-    keys = [(c, "ascending") for c in dataset.sort_columns]
+    keys: list[tuple[str, Literal["ascending", "descending"]]] = [
+        (c, "ascending") for c in dataset.sort_columns
+    ]
     return table.take(pc.sort_indices(table, sort_keys=keys))
 
 
@@ -64,7 +66,7 @@ def encode(
     pq.write_table(
         table,
         sink,
-        compression=encoding.compression,
+        compression=encoding.compression,  # type: ignore[arg-type]  # validated by config
         compression_level=encoding.level,
         # Statistics on ts_event_ns let readers skip row groups outside a time range.
         write_statistics=True,

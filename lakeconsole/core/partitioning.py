@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Literal
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -79,7 +80,9 @@ def split(table: pa.Table, dataset: Dataset) -> Iterator[tuple[Partition, pa.Tab
         return
     hours = pc.divide(table.column("ts_event_ns"), NS_PER_HOUR)
     keyed = table.append_column("__hour", hours)
-    order = [(dataset.partition_key, "ascending"), ("__hour", "ascending")]
+    order: list[tuple[str, Literal["ascending", "descending"]]] = [
+        (dataset.partition_key, "ascending"), ("__hour", "ascending")
+    ]
     order += [(c, "ascending") for c in dataset.sort_columns]
     ordered = keyed.take(pc.sort_indices(keyed, sort_keys=order))
     codes = ordered.column(dataset.partition_key).combine_chunks().dictionary_encode()

@@ -13,7 +13,7 @@ from lakeconsole.core import partitioning
 from lakeconsole.core.storage import Storage
 
 SCHEMA = pa.schema(
-    [
+    [  # type: ignore[arg-type]  # the stubs cannot unify the DataType subclasses
         ("received_ns", pa.int64()),
         ("subject", pa.string()),
         ("stream_seq", pa.int64()),

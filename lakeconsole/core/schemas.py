@@ -8,10 +8,12 @@ import pyarrow as pa
 
 from lakeconsole.errors import SchemaError
 
-HEAD = [("ts_event_ns", pa.int64()), ("ts_recv_ns", pa.int64()), ("source", pa.string())]
-TAIL = [("seq", pa.int64())]
+Columns = list[tuple[str, pa.DataType]]
 
-_OPTION_ID = [
+HEAD: Columns = [("ts_event_ns", pa.int64()), ("ts_recv_ns", pa.int64()), ("source", pa.string())]
+TAIL: Columns = [("seq", pa.int64())]
+
+_OPTION_ID: Columns = [
     ("underlying", pa.string()),
     ("option_symbol", pa.string()),
     ("exp_date", pa.string()),
@@ -20,14 +22,14 @@ _OPTION_ID = [
 ]
 
 
-def _book_side(side: str) -> list[tuple[str, pa.DataType]]:
+def _book_side(side: str) -> Columns:
     return [(f"{side}_px_{i}", pa.float64()) for i in range(1, 11)] + [
         (f"{side}_sz_{i}", pa.int32()) for i in range(1, 11)
     ]
 
 
 # The dataset-specific columns between HEAD and TAIL, exactly as in DESIGN.md §3.
-BRONZE_BODIES: dict[str, list[tuple[str, pa.DataType]]] = {
+BRONZE_BODIES: dict[str, Columns] = {
     "stocks.trades.v1": [
         ("symbol", pa.string()),
         ("price", pa.float64()),
@@ -75,13 +77,13 @@ BRONZE_BODIES: dict[str, list[tuple[str, pa.DataType]]] = {
 }
 
 # Gold levels.signals.v1: one row per level, nested blocks flattened with a prefix.
-GOLD_CONTEXT = [
+GOLD_CONTEXT: Columns = [
     ("underlying", pa.string()),
     ("spot", pa.float64()),
     ("bid", pa.float64()),
     ("ask", pa.float64()),
 ]
-GOLD_LEVEL = [
+GOLD_LEVEL: Columns = [
     ("level_id", pa.string()),
     ("level_kind", pa.string()),
     ("level_price", pa.float64()),
@@ -92,7 +94,7 @@ GOLD_LEVEL = [
     ("signal", pa.string()),
     ("confidence", pa.float64()),
 ]
-GOLD_BLOCKS: dict[str, list[tuple[str, pa.DataType]]] = {
+GOLD_BLOCKS: dict[str, Columns] = {
     "barrier": [
         ("state", pa.string()),
         ("delta_liq", pa.float64()),
@@ -123,12 +125,12 @@ GOLD_BLOCKS: dict[str, list[tuple[str, pa.DataType]]] = {
 }
 
 
-def _gold_fields() -> list[tuple[str, pa.DataType]]:
-    blocks = [(f"{b}_{n}", t) for b, cols in GOLD_BLOCKS.items() for n, t in cols]
+def _gold_fields() -> Columns:
+    blocks: Columns = [(f"{b}_{n}", t) for b, cols in GOLD_BLOCKS.items() for n, t in cols]
     return [*HEAD, *GOLD_CONTEXT, *GOLD_LEVEL, *blocks, *TAIL]
 
 
-def _schema(fields: list[tuple[str, pa.DataType]], schema_id: str) -> pa.Schema:
+def _schema(fields: Columns, schema_id: str) -> pa.Schema:
     return pa.schema(fields, metadata={b"lakeconsole.schema_id": schema_id.encode()})
 
 
@@ -162,7 +164,7 @@ class Dataset:
 
 
 def _bronze(subject: str, path: str, key: str, schema_id: str, ident: tuple[str, ...]) -> Dataset:
-    fields = [*HEAD, *BRONZE_BODIES[schema_id], *TAIL]
+    fields: Columns = [*HEAD, *BRONZE_BODIES[schema_id], *TAIL]
     dedup = ("source", "ts_event_ns", *ident, "seq")
     return Dataset(subject, "bronze", path, key, schema_id, _schema(fields, schema_id), dedup)
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakeconsole.core import partitioning
 from lakeconsole.core.parquet import Encoding, encode
@@ -13,6 +14,7 @@ from lakeconsole.core.schemas import Dataset
 from lakeconsole.core.storage import Storage
 
 DEFAULT_ENCODING = Encoding()
+STREAM_SEQ = "__stream_seq"  # a transient column: never written to a file
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,22 @@ class PartitionedWriter:
         self.encoding = encoding
 
     def write(
-        self, dataset: Dataset, table: pa.Table, seq_range: tuple[int, int] | None = None
+        self, dataset: Dataset, table: pa.Table, stream_seqs: list[int] | None = None
     ) -> list[WrittenFile]:
-        """Write all rows; returns the files in the order they became visible."""
+        """Write all rows; returns the files in the order they became visible.
+
+        `stream_seqs` gives each row's JetStream stream sequence, so that every file
+        records the exact sequence range it holds.
+        """
+        if stream_seqs is not None:
+            table = table.append_column(STREAM_SEQ, pa.array(stream_seqs, pa.int64()))
         written = []
         for part, rows in partitioning.split(table, dataset):
+            seq_range = None
+            if stream_seqs is not None:
+                bounds = pc.min_max(rows.column(STREAM_SEQ))
+                seq_range = (bounds["min"].as_py(), bounds["max"].as_py())
+                rows = rows.drop_columns([STREAM_SEQ])
             data = encode(rows, dataset, self.encoding, seq_range, presorted=True)
             path = f"{part.relpath(dataset)}/{partitioning.new_file_name()}"
             self.storage.write_atomic(path, data)

@@ -43,13 +43,14 @@ class _Buffer:
     """Events of one dataset waiting for a flush, and the messages that carried them."""
 
     events: list[Any] = field(default_factory=list)
+    stream_seqs: list[int] = field(default_factory=list)  # one per event
     deliveries: list[Delivery] = field(default_factory=list)
     opened: float = 0.0
 
     def take(self) -> _Buffer:
         """Hand the contents to a flush and start empty."""
-        taken = _Buffer(self.events, self.deliveries, self.opened)
-        self.events, self.deliveries, self.opened = [], [], 0.0
+        taken = _Buffer(self.events, self.stream_seqs, self.deliveries, self.opened)
+        self.events, self.stream_seqs, self.deliveries, self.opened = [], [], [], 0.0
         return taken
 
 
@@ -155,6 +156,7 @@ class StreamWriter:
         if not buf.events:
             buf.opened = time.monotonic()
         buf.events.extend(events)
+        buf.stream_seqs.extend([msg.stream_seq] * len(events))
         buf.deliveries.append(msg)
         self.received[self.names[msg.subject]] += len(events)
         if len(buf.events) >= self.spec.max_events:
@@ -217,9 +219,8 @@ class StreamWriter:
         started = time.perf_counter()
         try:
             table = self.decoders[subject].to_table(batch.events, time.time_ns())
-            seqs = [d.stream_seq for d in batch.deliveries]
             files = await asyncio.to_thread(
-                self.writer.write, dataset, table, (min(seqs), max(seqs))
+                self.writer.write, dataset, table, batch.stream_seqs
             )
         except (LakeError, OSError, ValueError) as exc:
             await self._give_back(batch.deliveries, f"flush {dataset.name}", exc)

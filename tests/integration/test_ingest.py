@@ -81,8 +81,13 @@ async def test_every_event_lands_in_bronze_partitioned_by_utc_hour(tmp_path: Pat
         "bronze/stocks/trades/symbol=SPY/date=2026-01-01/hour=00",
         "bronze/stocks/trades/symbol=SPY/date=2026-01-01/hour=03",
     }
-    meta = pq.read_schema(tmp_path / "lake" / files[0]).metadata
-    assert b"lakeconsole.stream_seq_min" in meta
+    for name in files:  # each file records exactly the stream sequences of its own rows
+        path = tmp_path / "lake" / name
+        meta = pq.read_schema(path).metadata
+        rows = pq.read_table(path).column("seq").to_pylist()
+        expected = [str(seq + 1).encode() for seq in rows]  # published in order: sseq = seq+1
+        assert meta[b"lakeconsole.stream_seq_min"] == min(expected, key=int)
+        assert meta[b"lakeconsole.stream_seq_max"] == max(expected, key=int)
     assert flushed_rows(seen) == len(events)
 
 

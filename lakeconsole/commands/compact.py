@@ -1,0 +1,97 @@
+"""`lakeconsole compact`: Bronze → Silver for one date or all dates, from a script.
+
+Exit codes: 0 all partitions ok or empty; 1 at least one failed; 3 none failed but some
+were busy (being compacted elsewhere) or cancelled; 2 bad arguments (from cli.main).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+from lakeconsole.config import Settings
+from lakeconsole.core.compactor import Result, SilverCompactor
+from lakeconsole.core.storage import Storage
+from lakeconsole.errors import CompactionError
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal: `[#####.....] 5/10 stocks.trades/SPY/…`."""
+
+    def __init__(self, out: TextIO, width: int = 30) -> None:
+        self.out = out
+        self.width = width
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int, key: str) -> None:
+        filled = self.width * done // total if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        with self._lock:
+            self.out.write(f"\r[{bar}] {done}/{total} {key[:60]:<60}")
+            if done == total:
+                self.out.write("\n")
+            self.out.flush()
+
+
+def run_compact(args: argparse.Namespace, settings: Settings) -> int:
+    """Plan, compact in a bounded pool, print one result per partition and a summary."""
+    if args.workers is not None and args.workers < 1:
+        raise CompactionError("--workers must be at least 1")
+    storage = Storage(settings.storage.url, settings.storage.storage_options())
+    compactor = SilverCompactor(storage, settings)
+    jobs = compactor.plan(None if args.all_dates else args.date, args.schema, args.partition)
+    if not jobs:
+        print("nothing to compact: no Bronze data matches", file=sys.stderr)
+        return 0
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    started = time.perf_counter()
+    results = compactor.compact_many(jobs, progress=bar, workers=args.workers)
+    for result in results:
+        print(json.dumps(result) if args.json else _line(result), flush=True)
+    summary = _summary(results, time.perf_counter() - started)
+    print(summary, file=sys.stderr if args.json else sys.stdout)
+    return _exit_code(results)
+
+
+def _line(r: Result) -> str:
+    text = f"{r['status']:<9} {r['key']}"
+    if r["status"] == "ok" and r.get("unchanged"):
+        return f"{text}  unchanged (generation {r['generation']}, {r['silver_rows']:,} rows)"
+    if r["status"] in ("ok", "empty"):
+        text += (f"  rows {r['rows_read']:,} → {r['rows_written']:,} "
+                 f"(-{r['duplicates_removed']:,} duplicates)  {r['files_read']} → "
+                 f"{r['files_written']} files  {r['seconds']:.1f}s")
+    for q in r.get("quarantined") or []:
+        text += f"\n          quarantined {q['path']}: {q['reason']}"
+    if r.get("error"):
+        text += f"  {r['error']}"
+    return text
+
+
+def _summary(results: list[Result], seconds: float) -> str:
+    counts = Counter(str(r["status"]) for r in results)
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    total = _totals(results)
+    return (f"{len(results)} partitions: {statuses}; rows {total['rows_read']:,} read, "
+            f"{total['rows_written']:,} written, {total['duplicates_removed']:,} duplicates "
+            f"removed; {total['bytes_read'] / 1e6:.1f} MB → {total['bytes_written'] / 1e6:.1f} MB"
+            f"; {seconds:.1f}s")
+
+
+def _totals(results: list[Result]) -> dict[str, Any]:
+    keys = ("rows_read", "rows_written", "duplicates_removed", "bytes_read", "bytes_written")
+    return {k: sum(int(r.get(k) or 0) for r in results) for k in keys}
+
+
+def _exit_code(results: list[Result]) -> int:
+    statuses = {r["status"] for r in results}
+    if "failed" in statuses:
+        return 1
+    if statuses & {"busy", "cancelled"}:
+        return 3
+    return 0
