@@ -55,6 +55,9 @@ def _add_compact(sub: Any) -> None:
     p.add_argument("--partition", metavar="VALUE", help="partition value, e.g. SPY")
     p.add_argument("--json", action="store_true", help="one JSON result per line")
     p.add_argument("--workers", type=int, help="parallel compactions")
+    p.add_argument(
+        "--force", action="store_true", help="rewrite Silver even when Bronze is unchanged"
+    )
 
 
 def _add_read(sub: Any) -> None:

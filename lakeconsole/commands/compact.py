@@ -50,7 +50,7 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     started = time.perf_counter()
-    results = compactor.compact_many(jobs, progress=bar, workers=args.workers)
+    results = compactor.compact_many(jobs, progress=bar, workers=args.workers, force=args.force)
     for result in results:
         print(json.dumps(result) if args.json else _line(result), flush=True)
     summary = _summary(results, time.perf_counter() - started)

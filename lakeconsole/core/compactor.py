@@ -152,13 +152,14 @@ class SilverCompactor:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         workers: int | None = None,
+        force: bool = False,
     ) -> list[Result]:
         """Run jobs in a bounded pool; results in job order; `cancel` skips the rest."""
         results: list[Result] = [{} for _ in jobs]
         if progress:
             progress(0, len(jobs), "")
         with ThreadPoolExecutor(max_workers=max(1, workers or self.params.workers)) as pool:
-            futures = {pool.submit(self.run_job, job, False, cancel): i for i, job in
+            futures = {pool.submit(self.run_job, job, force, cancel): i for i, job in
                        enumerate(jobs)}
             for done, future in enumerate(as_completed(futures), start=1):
                 i = futures[future]

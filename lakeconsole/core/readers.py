@@ -65,20 +65,37 @@ class LakeReader:
         _check_tier(tier, ds)
         _check_columns(ds, columns)
         schema = ds.schema if columns is None else pa.schema([ds.schema.field(c) for c in columns])
-        paths = self.plan(tier, ds, partition_value, date, start_ns, end_ns)
-        self.last_scan = ScanStats(files=paths)
-        if not paths:
-            return schema.empty_table().replace_schema_metadata(None)
+        for attempt in (1, 2):
+            paths = self.plan(tier, ds, partition_value, date, start_ns, end_ns)
+            self.last_scan = ScanStats(files=paths)
+            if not paths:
+                return schema.empty_table().replace_schema_metadata(None)
+            try:
+                table = self._scan(ds, paths, start_ns, end_ns, columns)
+                break
+            except FileNotFoundError:
+                # A Silver re-compaction switched sets and removed the old files between
+                # our listing and our reads: list the new set and read it instead.
+                if tier != "silver" or attempt == 2:
+                    raise
+        self.last_scan.rows = table.num_rows
+        return table.replace_schema_metadata(None)
+
+    def _scan(
+        self,
+        ds: Dataset,
+        paths: list[str],
+        start_ns: int | None,
+        end_ns: int | None,
+        columns: list[str] | None,
+    ) -> pa.Table:
         full = [self.storage.full(p) for p in paths]
         scan = pads.dataset(full, schema=ds.schema, format="parquet", filesystem=self.storage.fs)
         # Each file is sorted; several files of one hour are not, so sort the result.
         wanted = None if columns is None else list(dict.fromkeys([*columns, *ds.sort_columns]))
         table = scan.to_table(columns=wanted, filter=_time_filter(start_ns, end_ns))
         table = table.take(pc.sort_indices(table, sort_keys=_sort_keys(ds)))
-        if columns is not None:
-            table = table.select(columns)
-        self.last_scan.rows = table.num_rows
-        return table.replace_schema_metadata(None)
+        return table if columns is None else table.select(columns)
 
     def plan(
         self,

@@ -109,6 +109,9 @@ def test_cli_json_lines_summary_and_exit_codes(local_lake: Storage) -> None:
     assert "1 partitions: 1 ok" in ok.stderr
     human = run_cli("--all-dates", root=root)
     assert human.returncode == 0 and "unchanged" in human.stdout
+    forced = run_cli("--date", DAY, "--json", "--force", root=root)
+    assert forced.returncode == 0
+    assert not json.loads(forced.stdout.splitlines()[0]).get("unchanged")
     bad = run_cli("--date", DAY, "--schema", "levels.signals", root=root)
     assert bad.returncode == 2 and "only Bronze" in bad.stderr
     # A file where the Silver date directory should be: that partition fails.
