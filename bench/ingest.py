@@ -151,7 +151,8 @@ def main() -> None:
     a, b = events / bare["seconds"], events / svc["seconds"]
     for label, r, rate in (("(a) bare consumer", bare, a), ("(b) headless service", svc, b)):
         print(f"{label:<21}: {rate:>9,.0f} events/s wall ({r['seconds']:.2f} s), "
-              f"{events / r['cpu']:>9,.0f} events per CPU-second of this process, peak RSS {r['rss_mb']:.0f} MB")
+              f"{events / r['cpu']:>9,.0f} events per CPU-second of this process, "
+              f"peak RSS {r['rss_mb']:.0f} MB")
     print(f"ratio b/a (wall): {b / a:.2f}   ratio b/a (CPU): {bare['cpu'] / svc['cpu']:.2f}")
 
 

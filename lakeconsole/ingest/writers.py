@@ -9,49 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 from lakeconsole.config import Settings
 from lakeconsole.core import events as ev
+from lakeconsole.core.bulk import BulkDecoder, is_single_object
 from lakeconsole.core.gold import GoldDecoder
 from lakeconsole.core.parquet import Encoding
 from lakeconsole.core.quarantine import QuarantineRecord, write_records
 from lakeconsole.core.schemas import DATASETS, Dataset
 from lakeconsole.core.storage import Storage
-from lakeconsole.core.wire import BronzeDecoder, Decoded
-from lakeconsole.core.writer import PartitionedWriter
+from lakeconsole.core.wire import BronzeDecoder
+from lakeconsole.core.writer import PartitionedWriter, WrittenFile
 from lakeconsole.errors import LakeError
+from lakeconsole.ingest.buffer import Assembled, Buffer, Decoder, assemble
 from lakeconsole.ingest.bus import Delivery, NATSBus, PullConsumer
 
 log = logging.getLogger(__name__)
 Emit = Callable[[ev.Event], None]
-
-
-class Decoder(Protocol):
-    """What the writer needs of BronzeDecoder and GoldDecoder."""
-
-    def decode(self, data: bytes) -> Decoded: ...
-    def to_table(self, events: list[Any], recv_ns: int) -> Any: ...
-
-
-@dataclass
-class _Buffer:
-    """Events of one dataset waiting for a flush, and the messages that carried them."""
-
-    events: list[Any] = field(default_factory=list)
-    stream_seqs: list[int] = field(default_factory=list)  # one per event
-    deliveries: list[Delivery] = field(default_factory=list)
-    opened: float = 0.0
-
-    def take(self) -> _Buffer:
-        """Hand the contents to a flush and start empty."""
-        taken = _Buffer(self.events, self.stream_seqs, self.deliveries, self.opened)
-        self.events, self.stream_seqs, self.deliveries, self.opened = [], [], [], 0.0
-        return taken
 
 
 @dataclass(frozen=True)
@@ -78,7 +57,8 @@ class StreamWriter:
         )
         self.datasets = {d.subject: d for d in DATASETS if d.tier == spec.tier}
         self.decoders: dict[str, Decoder] = {s: _decoder(d) for s, d in self.datasets.items()}
-        self.buffers = {s: _Buffer() for s in self.datasets}
+        self.bulk = {s: BulkDecoder(d) for s, d in self.datasets.items() if d.tier == "bronze"}
+        self.buffers = {s: Buffer() for s in self.datasets}
         self.names = {s: d.name for s, d in self.datasets.items()}
         self.flushing: dict[str, asyncio.Task[None]] = {}
         self.quarantine: list[QuarantineRecord] = []
@@ -122,45 +102,51 @@ class StreamWriter:
         """Flush every non-empty buffer and the quarantine now."""
         await asyncio.gather(*self.flushing.values(), return_exceptions=True)
         for subject, buf in self.buffers.items():
-            if buf.events or buf.deliveries:
+            if buf.deliveries:
                 await self._flush(subject)
         await self._flush_quarantine()
 
     def buffered(self) -> dict[str, int]:
         """Events waiting per dataset name."""
-        return {self.names[s]: len(b.events) for s, b in self.buffers.items()}
+        return {self.names[s]: len(b) for s, b in self.buffers.items()}
 
     # -- receiving -------------------------------------------------------------------
 
     def _on_message(self, msg: Delivery) -> None:
-        """Decode into the dataset's buffer; bad input goes to quarantine. Never raises."""
-        decoder = self.decoders.get(msg.subject)
-        if decoder is None:
-            self._reject(msg, f"unknown subject {msg.subject!r}", [msg.data], ack=True)
+        """Buffer a message (decoded now, or raw for the bulk path); never raises."""
+        subject, data = msg.subject, msg.data
+        if subject not in self.decoders:
+            self._reject(msg, f"unknown subject {subject!r}", [data], ack=True)
             return
-        if len(msg.data) > self.settings.nats.max_message_bytes:
+        if len(data) > self.settings.nats.max_message_bytes:
             limit = self.settings.nats.max_message_bytes
-            reason = f"message of {len(msg.data)} bytes exceeds nats.max_message_bytes={limit}"
-            self._reject(msg, reason, [msg.data], ack=True)
+            reason = f"message of {len(data)} bytes exceeds nats.max_message_bytes={limit}"
+            self._reject(msg, reason, [data], ack=True)
             return
-        decoded = decoder.decode(msg.data)
-        self.unknown_fields += decoded.unknown_fields
-        if decoded.bad:
-            for bad in decoded.bad:
-                self._reject(msg, bad.reason, [bad.raw], ack=not decoded.events)
-        if decoded.events:
-            self._buffer(msg, decoded.events)
-
-    def _buffer(self, msg: Delivery, events: list[Any]) -> None:
-        buf = self.buffers[msg.subject]
-        if not buf.events:
+        buf = self.buffers[subject]
+        if not buf.deliveries:
             buf.opened = time.monotonic()
-        buf.events.extend(events)
-        buf.stream_seqs.extend([msg.stream_seq] * len(events))
-        buf.deliveries.append(msg)
-        self.received[self.names[msg.subject]] += len(events)
-        if len(buf.events) >= self.spec.max_events:
-            self._start_flush(msg.subject)
+        if subject in self.bulk and is_single_object(data):
+            # The hot path: keep the bytes; the flush thread parses them all at once.
+            buf.raw.append(data)
+            buf.raw_seqs.append(msg.stream_seq)
+            buf.deliveries.append(msg)
+            self.received[self.names[subject]] += 1
+        else:
+            self._decode_now(msg, buf)
+        if len(buf) >= self.spec.max_events:
+            self._start_flush(subject)
+
+    def _decode_now(self, msg: Delivery, buf: Buffer) -> None:
+        decoded = self.decoders[msg.subject].decode(msg.data)
+        self.unknown_fields += decoded.unknown_fields
+        for bad in decoded.bad:
+            self._reject(msg, bad.reason, [bad.raw], ack=not decoded.events)
+        if decoded.events:
+            buf.events.extend(decoded.events)
+            buf.event_seqs.extend(itertools.repeat(msg.stream_seq, len(decoded.events)))
+            buf.deliveries.append(msg)
+            self.received[self.names[msg.subject]] += len(decoded.events)
 
     def _reject(self, msg: Delivery, reason: str, raws: list[bytes], ack: bool) -> None:
         now = time.time_ns()
@@ -181,7 +167,7 @@ class StreamWriter:
 
     async def _flush_loop(self, subject: str) -> None:
         try:
-            while len(self.buffers[subject].events) >= self.spec.max_events:
+            while len(self.buffers[subject]) >= self.spec.max_events:
                 await self._flush(subject)
         finally:
             self.flushing.pop(subject, None)
@@ -193,7 +179,7 @@ class StreamWriter:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for subject, buf in self.buffers.items():
-                aged = buf.events and now - buf.opened >= self.spec.max_age_s
+                aged = buf.deliveries and now - buf.opened >= self.spec.max_age_s
                 if aged and subject not in self.flushing:
                     self.flushing[subject] = asyncio.get_running_loop().create_task(
                         self._flush_once(subject)
@@ -218,20 +204,28 @@ class StreamWriter:
         await self._flush_quarantine()
         started = time.perf_counter()
         try:
-            table = self.decoders[subject].to_table(batch.events, time.time_ns())
-            files = await asyncio.to_thread(
-                self.writer.write, dataset, table, batch.stream_seqs
-            )
+            files, ready = await asyncio.to_thread(self._write_batch, subject, batch)
         except (LakeError, OSError, ValueError) as exc:
             await self._give_back(batch.deliveries, f"flush {dataset.name}", exc)
             return
         acked = await self._ack(batch.deliveries)
         seconds = time.perf_counter() - started
+        self.unknown_fields += ready.unknown_fields
+        self._emit_quarantined(ready.rejects, ready.quarantine_paths)
         for f in files:
-            self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f"{f.partition.value}",
+            self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f.partition.value,
                                  f.rows, f.bytes, seconds, acked))
             log.info("flushed %s %s rows=%d bytes=%d ms=%.1f", dataset.name, f.path,
                      f.rows, f.bytes, seconds * 1000)
+
+    def _write_batch(self, subject: str, batch: Buffer) -> tuple[list[WrittenFile], Assembled]:
+        """On the flush thread: parse, quarantine the bad, write the good (all durable)."""
+        recv_ns = time.time_ns()
+        ready = assemble(subject, batch, self.decoders[subject], self.bulk.get(subject), recv_ns)
+        if ready.rejects:
+            ready.quarantine_paths = write_records(self.storage, ready.rejects)
+        files = self.writer.write(self.datasets[subject], ready.table, ready.stream_seqs)
+        return files, ready
 
     async def _flush_quarantine(self) -> None:
         async with self.quarantine_lock:
@@ -245,9 +239,12 @@ class StreamWriter:
                 await self._give_back(acks, "quarantine", exc)
                 return
             await self._ack(acks)
-            for r in records:
-                self.emit(ev.Quarantined(r.subject, 1, r.reason, paths[0] if paths else ""))
-                log.warning("quarantined %s seq=%d: %s", r.subject, r.stream_seq, r.reason)
+            self._emit_quarantined(records, paths)
+
+    def _emit_quarantined(self, records: list[QuarantineRecord], paths: list[str]) -> None:
+        for r in records:
+            self.emit(ev.Quarantined(r.subject, 1, r.reason, paths[0] if paths else ""))
+            log.warning("quarantined %s seq=%d: %s", r.subject, r.stream_seq, r.reason)
 
     async def _ack(self, deliveries: list[Delivery]) -> int:
         assert self.consumer is not None

@@ -24,18 +24,6 @@ def settings_for(root: str | Path, nats_url: str, **overrides: Any) -> Settings:
     return load_settings(env={}, overrides=values)
 
 
-async def reset_streams(url: str) -> None:
-    """Delete MARKET and LEVELS (and their consumers) so each test starts clean."""
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    for name in ("MARKET", "LEVELS"):
-        try:
-            await js.delete_stream(name)
-        except nats.js.errors.NotFoundError:
-            pass
-    await nc.close()
-
-
 def trade(seq: int, ts_ns: int, symbol: str = "SPY", **extra: Any) -> dict[str, Any]:
     """One stock trade event."""
     return {"ts_event_ns": ts_ns, "symbol": symbol, "price": 600.0 + seq / 100,

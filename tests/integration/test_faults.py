@@ -18,20 +18,12 @@ from tests.integration.ingest_helpers import (
     encode,
     publish,
     read_tier,
-    reset_streams,
     settings_for,
     trade,
     wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-async def nats_url(nats_server) -> str:
-    """The session's NATS server with MARKET/LEVELS deleted."""
-    await reset_streams(nats_server.url)
-    return nats_server.url
 
 
 def headless(root: Path, url: str, *extra: str) -> subprocess.Popen[str]:

@@ -15,7 +15,6 @@ from tests.integration.ingest_helpers import (
     encode,
     publish,
     read_tier,
-    reset_streams,
     settings_for,
     trade,
     wait_for,
@@ -23,13 +22,6 @@ from tests.integration.ingest_helpers import (
 
 pytestmark = pytest.mark.timeout(90)
 HOUR = 3_600_000_000_000
-
-
-@pytest.fixture
-async def nats_url(nats_server) -> str:
-    """The session's NATS server with MARKET/LEVELS deleted."""
-    await reset_streams(nats_server.url)
-    return nats_server.url
 
 
 async def run_service(settings, until) -> tuple[Service, list[ev.Event]]:
@@ -97,7 +89,7 @@ async def test_size_flush_and_ack(tmp_path: Path, nats_url, nats_server):
     await publish(nats_url, [("market.stocks.trades", encode(e)) for e in events])
     settings = settings_for(tmp_path / "lake", nats_url, **{"bronze.max_age_s": 60.0})
     # max_age is 60 s, so a flush before stop can only be a size flush.
-    service, seen = await run_service(settings, lambda s: flushed_rows(s) >= 1000)
+    _, seen = await run_service(settings, lambda s: flushed_rows(s) >= 1000)
     assert flushed_rows(seen) == 2500  # the rest is flushed on stop
     table = read_tier(tmp_path / "lake", "bronze")
     assert table.num_rows == 2500
