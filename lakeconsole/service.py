@@ -97,23 +97,28 @@ class Service:
         return Path("data/nats")
 
     async def stop(self) -> None:
-        """Flush every buffer, ack, disconnect; stop the embedded server."""
+        """Flush every buffer, ack, disconnect; always stop the embedded server."""
+        try:
+            await self._stop_tasks()
+            for writer in self.writers:
+                try:
+                    await writer.stop()
+                except LakeError as exc:
+                    self.emit(ev.ErrorRaised("stop", str(exc)))
+            await self.bus.close()
+        finally:
+            if self.embedded is not None:
+                await asyncio.to_thread(self.embedded.stop)
+                self.embedded = None
+            self._started = False
+
+    async def _stop_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for writer in self.writers:
-            try:
-                await writer.stop()
-            except LakeError as exc:
-                self.emit(ev.ErrorRaised("stop", str(exc)))
-        await self.bus.close()
-        if self.embedded is not None:
-            await asyncio.to_thread(self.embedded.stop)
-            self.embedded = None
-        self._started = False
 
     async def flush(self) -> None:
         """Flush all buffers now."""
