@@ -207,3 +207,32 @@ async def test_s3_as_bronze_target(nats_url, s3_endpoint, s3_bucket):
     df = BronzeReader(service.storage).read_stock_trades("SPY", "2026-01-01")
     assert df["seq"].tolist() == list(range(50))
     assert service.storage.backend == "s3"
+
+
+async def test_oversized_message_is_quarantined(tmp_path: Path, nats_url):
+    """A message above nats.max_message_bytes goes to quarantine, the next one to Bronze."""
+    big = trade(1, BASE_NS, note="x" * 500)
+    await publish(nats_url, [("market.stocks.trades", encode(big)),
+                             ("market.stocks.trades", encode(trade(2, BASE_NS)))])
+    settings = settings_for(tmp_path / "lake", nats_url, **{"nats.max_message_bytes": 300})
+    await run_service(settings, arrived(2))
+    reasons = read_tier(tmp_path / "lake", "quarantine").column("reason").to_pylist()
+    assert len(reasons) == 1 and "exceeds nats.max_message_bytes=300" in reasons[0]
+    assert read_tier(tmp_path / "lake", "bronze").column("seq").to_pylist() == [2]
+
+
+async def test_embedded_nats_from_config(tmp_path: Path):
+    """nats.embedded = true: the service runs its own nats-server under the data root."""
+    settings = settings_for(tmp_path / "lake", "nats://127.0.0.1:1", **{"nats.embedded": True})
+    service = Service(settings)
+    await service.start()
+    try:
+        assert service.embedded is not None and service.embedded.running
+        assert service.nats_url != "nats://127.0.0.1:1"
+        assert (tmp_path / "nats").is_dir()  # the store lives next to the lake
+        await publish(service.nats_url, [("market.stocks.trades", encode(trade(7, BASE_NS)))])
+        await wait_for(lambda: service.buffer_counts()["stocks.trades"] == 1)
+    finally:
+        await service.stop()
+    assert service.embedded is None
+    assert read_tier(tmp_path / "lake", "bronze").column("seq").to_pylist() == [7]
