@@ -109,7 +109,7 @@ def main() -> int:
         print(f"bronze: {args.rows:,} rows (+{args.dup_rate:.0%} redelivered) in "
               f"{len(bronze)} files, {mb:.1f} MB on disk, built in {t_build:.1f}s")
         paths = [storage.full(f.path) for f in bronze]
-        raw_mb = pq.read_table(paths, partitioning=None).nbytes / 1e6  # in-memory Arrow size of the same rows
+        raw_mb = pq.read_table(paths, partitioning=None).nbytes / 1e6  # in-memory size
         params = CompactionParams(target_file_bytes=args.target_mb * MIB, threads=args.threads)
         compactor = SilverCompactor(storage, params)
         plain, ours, result = [], [], {}

@@ -23,5 +23,9 @@ class CompactionError(LakeError):
     """Silver compaction of a partition failed or was refused."""
 
 
+class QueryError(LakeError):
+    """A query over the lake is invalid or failed."""
+
+
 class IngestError(LakeError):
     """The NATS side (connection, streams, consumers, acks) failed."""

@@ -29,7 +29,7 @@ class Received:
 
 @dataclass(frozen=True)
 class Flushed:
-    """One file made durable and its messages acked."""
+    """One file made durable and its messages acked; a flush of several files shares `flush`."""
 
     dataset: str
     tier: str
@@ -39,6 +39,7 @@ class Flushed:
     bytes: int
     seconds: float
     acked: int
+    flush: int = 0
     at: float = field(default_factory=_now)
 
 

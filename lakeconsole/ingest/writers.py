@@ -30,6 +30,7 @@ from lakeconsole.ingest.buffer import Assembled, Buffer, Decoder, assemble
 from lakeconsole.ingest.bus import Delivery, NATSBus, PullConsumer
 
 log = logging.getLogger(__name__)
+_FLUSH_IDS = itertools.count(1)
 Emit = Callable[[ev.Event], None]
 
 
@@ -210,11 +211,12 @@ class StreamWriter:
             return
         acked = await self._ack(batch.deliveries)
         seconds = time.perf_counter() - started
+        flush_id = next(_FLUSH_IDS)
         self.unknown_fields += ready.unknown_fields
         self._emit_quarantined(ready.rejects, ready.quarantine_paths)
         for f in files:
             self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f.partition.value,
-                                 f.rows, f.bytes, seconds, acked))
+                                 f.rows, f.bytes, seconds, acked, flush_id))
             log.info("flushed %s %s rows=%d bytes=%d ms=%.1f", dataset.name, f.path,
                      f.rows, f.bytes, seconds * 1000)
 

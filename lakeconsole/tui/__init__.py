@@ -1,0 +1,1 @@
+"""The Textual console: the only package of lakeconsole that imports textual."""

@@ -1,0 +1,427 @@
+"""LakeConsoleApp: a thin Textual shell around the Service; all I/O runs in workers."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from textual import work
+from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
+from textual.widgets import (
+    Footer,
+    Header,
+    Input,
+    Label,
+    TabbedContent,
+    TabPane,
+    TextArea,
+    Tree,
+)
+from textual.worker import Worker, WorkerState
+
+from lakeconsole.config import Settings
+from lakeconsole.core.catalog import CatalogNode
+from lakeconsole.core.events import ErrorRaised
+from lakeconsole.errors import LakeError
+from lakeconsole.tui import keys
+from lakeconsole.tui.commands import LakeCommands
+from lakeconsole.tui.export import export_table
+from lakeconsole.tui.model import ConsoleModel
+from lakeconsole.tui.screens.help import HelpScreen
+from lakeconsole.tui.themes import load_themes
+from lakeconsole.tui.widgets.compaction import CompactionPanel
+from lakeconsole.tui.widgets.dashboard import DatasetTable, RatePanel, StatusLine
+from lakeconsole.tui.widgets.flushlog import FlushLog
+from lakeconsole.tui.widgets.partitions import PartitionTree
+from lakeconsole.tui.widgets.query import QueryPanel, ReaderRequest, SqlRequest
+
+if TYPE_CHECKING:
+    from lakeconsole.service import Service
+
+TABS = ("dashboard", "partitions", "compact", "query")
+TREE_REFRESH_S = 3.0
+QUERY_LIMIT = 100_000
+
+
+class LakeConsoleApp(App[int]):
+    """The console: dashboard, flush log, partition tree, compaction and query panels."""
+
+    CSS_PATH = "lakeconsole.tcss"
+    TITLE = "lakeconsole"
+    BINDINGS = keys.bindings()
+    COMMANDS = App.COMMANDS | {LakeCommands}
+
+    def __init__(
+        self,
+        service: Service | None,
+        *,
+        settings: Settings | None = None,
+        model: ConsoleModel | None = None,
+        clock: Callable[[], float] = time.time,
+        theme_dirs: list[Path] | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.settings = service.settings if service is not None else (settings or Settings())
+        nats = self.settings.nats
+        self.model = model or ConsoleModel({nats.bronze_consumer: "bronze",
+                                            nats.gold_consumer: "gold"})
+        self.clock = clock
+        self.theme_dirs = theme_dirs
+        self.export_dir = export_dir or Path.cwd() / "exports"
+        self.keymap_effective = {a.id: a.keys for a in keys.ACTIONS}
+        self.cancel_event: threading.Event | None = None
+        self.compacting = False
+        self.busy = ""
+        self.last_export: Path | None = None
+        self.warnings: list[str] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._start_worker: Worker[None] | None = None
+        self._stopping = False
+        self._palette_override = False
+        self._tree_seen = 0
+        self._tree_refreshed = 0.0
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Header, four tabs, status line, footer."""
+        yield Header()
+        with TabbedContent(id="tabs", initial="dashboard"):
+            with TabPane("Dashboard [1]", id="dashboard"):
+                yield DatasetTable(id="datasets")
+                yield RatePanel(id="rate")
+                yield FlushLog(id="flush-log")
+            with TabPane("Partitions [2]", id="partitions"):
+                loader = self.service.catalog if self.service is not None else None
+                yield PartitionTree(loader, id="tree")
+                yield Label("enter: select (fills Compact and Query)   space: open/close   "
+                            "r: refresh", id="tree-hint")
+            with TabPane("Compact [3]", id="compact"):
+                yield CompactionPanel(id="compaction")
+            with TabPane("Query [4]", id="query"):
+                yield QueryPanel(id="query-panel")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Themes, keymap, the refresh timer, and the service in a worker."""
+        self._load_themes()
+        self._apply_keymap()
+        self.query_one(DatasetTable).border_title = "datasets"
+        self.query_one(FlushLog).border_title = "flushes, quarantines, errors"
+        self.set_interval(1 / self.settings.console.refresh_hz, self.tick)
+        self.tick()
+        if self.service is not None:
+            self._unsubscribe = self.service.subscribe(self.model.apply)
+            self._start_worker = self.run_worker(self._start_service(), group="service")
+
+    def _load_themes(self) -> None:
+        themes, warnings = load_themes(self.theme_dirs)
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = self.settings.console.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            warnings.append(f"theme {wanted!r} not found; using {self.theme}")
+        for warning in warnings:
+            self._warn(warning)
+
+    def _warn(self, message: str) -> None:
+        """A start-up problem that does not stop the console."""
+        self.warnings.append(message)
+        self.notify(message, severity="warning", timeout=10)
+
+    def _apply_keymap(self) -> None:
+        overrides, unknown = keys.split_keymap(dict(self.settings.console.keys))
+        if unknown:
+            self._warn(f"unknown actions in console.keys: {', '.join(unknown)}")
+        self.keymap_effective.update(overrides)
+        if overrides:
+            self.set_keymap(overrides)
+
+    async def _start_service(self) -> None:
+        assert self.service is not None
+        self.busy = "starting service …"
+        try:
+            await self.service.start()
+        except Exception as exc:  # any start failure is shown, the console stays up
+            self.model.apply(ErrorRaised("start", _message(exc)))
+        finally:
+            self.busy = ""
+
+    # -- the refresh tick --------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Redraw everything from the model, at settings.console.refresh_hz."""
+        with contextlib.suppress(NoMatches):  # shutting down: the widgets are already gone
+            self._redraw()
+
+    def _redraw(self) -> None:
+        now = self.clock()
+        model = self.model
+        model.sample(now)
+        self.query_one(DatasetTable).show(model.rows(), now)
+        self.query_one(RatePanel).show(list(model.history))
+        self.query_one(FlushLog).add(model.drain_log())
+        for message in model.drain_errors()[-3:]:
+            self.notify(message, title="error", severity="error", timeout=10)
+        self._show_status()
+        if self.compacting:
+            state = model.compaction_state()
+            self.query_one(CompactionPanel).show_progress(state.done, state.total, state.current)
+        self._maybe_refresh_tree(now)
+
+    def _show_status(self) -> None:
+        if self.service is not None:
+            backend, root = self.service.storage.backend, self.service.storage.url
+        else:
+            backend = "s3" if self.settings.storage.use_s3 else "local"
+            root = self.settings.storage.url
+        m = self.model
+        self.query_one(StatusLine).show(m.connection, m.connection_detail, backend, root,
+                                        m.errors, m.last_error, self.busy)
+
+    def _maybe_refresh_tree(self, now: float) -> None:
+        """Reload open tree nodes after new flushes, at most every TREE_REFRESH_S."""
+        if self.model.flush_count == self._tree_seen or now - self._tree_refreshed < TREE_REFRESH_S:
+            return
+        if self.query_one(TabbedContent).active != "partitions":
+            return  # stays stale until the tree is visible again
+        self._tree_seen = self.model.flush_count
+        self._tree_refreshed = now
+        self.query_one(PartitionTree).reload()
+
+    # -- navigation ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Panel actions are live (and in the footer) only on their tab."""
+        scope = _SCOPES.get(action)
+        if scope is None or self._palette_override:
+            return True
+        return self.query_one(TabbedContent).active == scope
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Footer bindings follow the active tab; a stale tree refreshes when shown."""
+        self.refresh_bindings()
+        self._maybe_refresh_tree(self.clock())
+
+    async def palette_run(self, action: str) -> None:
+        """Run an action from the command palette, whatever tab is active."""
+        self._palette_override = True
+        try:
+            await self.run_action(action)
+        finally:
+            self._palette_override = False
+
+    def action_show_tab(self, tab: str) -> None:
+        """Switch to a tab."""
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        """Show the key bindings."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap_effective))
+
+    async def action_back(self) -> None:
+        """Leave an input; otherwise go back to the dashboard."""
+        if isinstance(self.focused, (Input, TextArea)):
+            self.set_focus(None)
+        else:
+            self.action_show_tab("dashboard")
+
+    def action_refresh_tree(self) -> None:
+        """Reload the partition tree."""
+        self.query_one(PartitionTree).reload()
+        self.notify("refreshing partitions", timeout=2)
+
+    def action_focus_query(self) -> None:
+        """Switch to the query tab and focus the SQL editor."""
+        self.action_show_tab("query")
+        self.query_one(QueryPanel).focus_sql()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[CatalogNode | None]) -> None:
+        """A tree selection fills the compaction and query inputs."""
+        node = event.node.data
+        if node is None:
+            return
+        tier = node.tier if node.tier != "quarantine" else None
+        self.query_one(CompactionPanel).fill(node.date, node.dataset, node.value)
+        self.query_one(QueryPanel).fill(tier, node.dataset, node.value, node.date)
+
+    # -- quit ----------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Flush every buffer (Service.stop), then exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+        self.busy = "flushing buffers before exit …"
+        self._show_status()
+        self.run_worker(self._stop_and_exit(), group="quit")
+
+    async def _stop_and_exit(self) -> None:
+        code = 0
+        if self._start_worker is not None and self._start_worker.state == WorkerState.RUNNING:
+            await self._start_worker.wait()
+        if self.service is not None:
+            try:
+                await self.service.stop()
+            except Exception as exc:  # report, still exit
+                code = 1
+                self.notify(f"stop failed: {exc}", severity="error")
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.exit(code, return_code=code)
+
+    # -- compaction ----------------------------------------------------------------------
+
+    def action_compact(self) -> None:
+        """Compact the date / dataset / partition from the panel."""
+        self._compact(all_schemas=False)
+
+    def action_compact_all(self) -> None:
+        """Compact every dataset and partition of the panel's date."""
+        self._compact(all_schemas=True)
+
+    def action_cancel_compaction(self) -> None:
+        """Ask the running compaction to stop after the current partition."""
+        if self.cancel_event is None:
+            self.notify("no compaction is running", timeout=3)
+            return
+        self.cancel_event.set()
+        self.notify("cancelling compaction …", timeout=3)
+
+    def _compact(self, all_schemas: bool) -> None:
+        self.action_show_tab("compact")
+        panel = self.query_one(CompactionPanel)
+        date, dataset, partition = panel.values()
+        if self.service is None:
+            panel.show_error("no service")
+            return
+        if not date:
+            panel.show_error("enter a date (YYYY-MM-DD) or pick one in the partition tree")
+            return
+        if self.compacting:
+            self.notify("a compaction is already running", severity="warning")
+            return
+        if all_schemas:
+            dataset = partition = None
+        self.compacting = True
+        self.cancel_event = threading.Event()
+        self.model.reset_compaction()
+        panel.started(" / ".join(x for x in (date, dataset or "all", partition or "all")))
+        self._run_compaction(date, dataset, partition, self.cancel_event)
+
+    @work(thread=True, group="compact")
+    def _run_compaction(self, date: str, dataset: str | None, partition: str | None,
+                        cancel: threading.Event) -> None:
+        assert self.service is not None
+        started = time.perf_counter()
+        try:
+            results = self.service.compact(date, dataset, partition, cancel)
+        except Exception as exc:  # shown in the panel; the console stays up
+            self.call_from_thread(self._compaction_failed, _message(exc))
+            return
+        self.call_from_thread(self._compaction_done, results, time.perf_counter() - started)
+
+    def _compaction_done(self, results: list[dict[str, Any]], seconds: float) -> None:
+        self.compacting, self.cancel_event = False, None
+        self.query_one(CompactionPanel).show_results(results, seconds)
+        self._tree_seen = -1  # new Silver files: refresh the tree on the next tick
+        self._tree_refreshed = 0.0
+
+    def _compaction_failed(self, message: str) -> None:
+        self.compacting, self.cancel_event = False, None
+        self.query_one(CompactionPanel).show_error(message)
+        self.notify(message, title="compaction", severity="error")
+
+    # -- queries -------------------------------------------------------------------------
+
+    def action_query_mode(self) -> None:
+        """Toggle the reader form and the SQL editor."""
+        self.action_show_tab("query")
+        panel = self.query_one(QueryPanel)
+        panel.set_mode("reader" if panel.mode == "sql" else "sql")
+
+    def action_run_query(self) -> None:
+        """Run the reader form or the SQL in a thread worker."""
+        self.action_show_tab("query")
+        panel = self.query_one(QueryPanel)
+        try:
+            request = panel.request()
+        except ValueError as exc:
+            panel.show_error(str(exc))
+            return
+        if self.service is None:
+            panel.show_error("no service")
+            return
+        panel.running("SQL" if isinstance(request, SqlRequest) else "read")
+        self._run_query(request)
+
+    @work(thread=True, group="query", exclusive=True)
+    def _run_query(self, request: ReaderRequest | SqlRequest) -> None:
+        assert self.service is not None
+        started = time.perf_counter()
+        try:
+            if isinstance(request, SqlRequest):
+                table = self.service.sql(request.sql, limit=QUERY_LIMIT)
+                truncated = (table.schema.metadata or {}).get(b"lakeconsole.truncated") == b"true"
+            else:
+                table = self.service.read(request.tier, request.dataset, request.partition,
+                                          request.date, request.start_ns, request.end_ns)
+                truncated = False
+        except Exception as exc:  # shown in the panel
+            self.call_from_thread(self.query_one(QueryPanel).show_error, _message(exc))
+            return
+        seconds = time.perf_counter() - started
+        self.call_from_thread(self._show_query, table, seconds, truncated)  # type: ignore[arg-type]
+
+    async def _show_query(self, table: pa.Table, seconds: float, truncated: bool) -> None:
+        await self.query_one(QueryPanel).show_result(table, seconds, truncated)
+
+    def action_export(self, fmt: str) -> None:
+        """Write the current result to CSV or Parquet under the export folder."""
+        table = self.query_one(QueryPanel).result
+        if table is None:
+            self.notify("run a query first", severity="warning")
+            return
+        self._export(table, fmt)
+
+    @work(thread=True, group="export")
+    def _export(self, table: pa.Table, fmt: str) -> None:
+        try:
+            path = export_table(table, self.export_dir, fmt)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            return
+        self.last_export = path
+        self.call_from_thread(self.notify, f"exported {table.num_rows:,} rows to {path}",
+                              title="export", timeout=10)
+
+
+_SCOPES = {a.action.split("(")[0]: a.scope for a in keys.ACTIONS if a.scope != "global"}
+
+
+def _message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, LakeError) else f"{type(exc).__name__}: {exc}"
+
+
+def run_console(settings: Settings, demo: bool = False) -> int:
+    """Run the console on a Service built from `settings`; returns the exit code."""
+    from lakeconsole.service import Service
+
+    app = LakeConsoleApp(Service(settings, demo=demo))
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,104 @@
+"""The compaction panel: date / dataset / partition inputs, progress and results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Label, ProgressBar, RichLog
+
+from lakeconsole.core.schemas import bronze_datasets
+from lakeconsole.tui.format import human_bytes, human_count
+
+
+def format_result(result: dict[str, Any]) -> Text:
+    """One compactor result dict as a log line."""
+    status = str(result.get("status", "?"))
+    if result.get("unchanged"):
+        status += " (unchanged)"
+    style = {"ok": "green", "empty": "dim", "failed": "bold red"}.get(status.split()[0], "yellow")
+    text = Text(f"{result.get('key', '')}  ")
+    text.append(status, style=style)
+    text.append(f"  read {human_count(result.get('rows_read'))}"
+                f"  written {human_count(result.get('rows_written'))}"
+                f"  dups {human_count(result.get('duplicates_removed'))}")
+    if result.get("files_written") is not None:
+        text.append(f"  files {result['files_written']}")
+    if result.get("bytes_written") is not None:
+        text.append(f"  {human_bytes(result['bytes_written'])}")
+    if result.get("seconds") is not None:
+        text.append(f"  {float(result['seconds']):.2f}s")
+    if result.get("error"):
+        text.append(f"  {result['error']}", style="red")
+    return text
+
+
+class CompactionPanel(Vertical):
+    """Inputs for one compaction, its progress bar and its result lines."""
+
+    def compose(self) -> ComposeResult:
+        """Three inputs, three buttons, a progress bar and the results."""
+        with Horizontal(classes="form"):
+            yield Input(placeholder="date YYYY-MM-DD", id="compact-date")
+            yield Input(placeholder="dataset (all)", id="compact-dataset",
+                        suggester=SuggestFromList([d.name for d in bronze_datasets()]))
+            yield Input(placeholder="partition value (all)", id="compact-partition")
+        with Horizontal(classes="buttons"):
+            yield Button("Compact [k]", id="compact-run", action="app.compact")
+            yield Button("All schemas for date [a]", id="compact-all", action="app.compact_all")
+            yield Button("Cancel [x]", id="compact-cancel", variant="error",
+                         action="app.cancel_compaction")
+        yield ProgressBar(total=None, show_eta=False, id="compact-progress")
+        yield Label("idle", id="compact-status")
+        yield RichLog(id="compact-results", wrap=False, markup=False, max_lines=5000)
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in an input runs the compaction."""
+        event.stop()
+        await self.app.run_action("app.compact")
+
+    def values(self) -> tuple[str, str | None, str | None]:
+        """(date, dataset or None, partition or None) as typed."""
+        get = self.query_one
+        date = get("#compact-date", Input).value.strip()
+        dataset = get("#compact-dataset", Input).value.strip() or None
+        partition = get("#compact-partition", Input).value.strip() or None
+        return date, dataset, partition
+
+    def fill(self, date: str | None, dataset: str | None, value: str | None) -> None:
+        """Set the inputs from a tree selection (only the parts the node knows)."""
+        if date:
+            self.query_one("#compact-date", Input).value = date
+        self.query_one("#compact-dataset", Input).value = dataset or ""
+        self.query_one("#compact-partition", Input).value = value or ""
+
+    def started(self, what: str) -> None:
+        """A run began: reset the bar and say what runs."""
+        bar = self.query_one(ProgressBar)
+        bar.update(total=None, progress=0)
+        self.query_one("#compact-status", Label).update(f"compacting {what} …")
+
+    def show_progress(self, done: int, total: int, current: str) -> None:
+        """Progress from CompactionProgress events."""
+        if total:
+            self.query_one(ProgressBar).update(total=total, progress=done)
+            self.query_one("#compact-status", Label).update(f"{done}/{total}  {current}")
+
+    def show_results(self, results: list[dict[str, Any]], seconds: float) -> None:
+        """The result dicts of a finished run."""
+        log = self.query_one(RichLog)
+        for result in results:
+            log.write(format_result(result))
+        rows = sum(int(r.get("rows_written") or 0) for r in results)
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(len(results), 1), progress=max(len(results), 1))
+        self.query_one("#compact-status", Label).update(
+            f"done: {len(results)} partitions, {human_count(rows)} rows in {seconds:.2f}s")
+
+    def show_error(self, message: str) -> None:
+        """A run failed or was refused."""
+        self.query_one("#compact-status", Label).update(Text(message, style="bold red"))
+        self.query_one(ProgressBar).update(total=1, progress=0)
