@@ -12,7 +12,7 @@ from lakeconsole.core.bulk import BulkDecoder
 from lakeconsole.core.quarantine import QuarantineRecord
 from lakeconsole.core.schemas import Dataset
 from lakeconsole.core.wire import Decoded
-from lakeconsole.ingest.bus import Delivery
+from lakeconsole.ingest.messages import Delivery
 
 
 class Decoder(Protocol):

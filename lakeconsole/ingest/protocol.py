@@ -1,21 +1,37 @@
-"""A faster NATS protocol parser for nats-py: offsets instead of per-message buffer copies.
+"""The NATS wire protocol beneath nats-py's public API: parse, dispatch and write raw lines.
 
-nats-py's parser runs a regular expression and deletes the front of its buffer for every
-message, then awaits a coroutine per message. Ingest receives hundreds of thousands of
-small messages a second, so this parser walks the buffer by offset, splits control lines
-with `bytes.split`, and calls the client's direct (synchronous) callbacks without a
-coroutine. Everything that is not MSG/HMSG is handed to nats-py's own parser unchanged.
+Ingest receives and sends hundreds of thousands of small messages a second, and nats-py's
+per-message costs (a regular expression and a buffer copy per MSG, a Msg object, header
+parsing, a queue and a task per message) dominate at that rate. This module owns the
+protocol-level shortcuts that avoid them:
+
+* `FastParser` walks the read buffer by offset, splits control lines with `bytes.split`,
+  and calls the client's direct (synchronous) callbacks without a coroutine. Everything
+  that is not MSG/HMSG is handed to nats-py's own parser unchanged.
+* `FastClient` installs that parser and routes chosen subscriptions (`direct_subscribe`)
+  straight to a `DirectCallback` taking raw bytes.
+* `write_raw` / `pub_cmd` queue pre-built ``PUB`` lines in one call, and `parse_status`
+  reads the ``NATS/1.0 <code> <text>`` status headers that come back.
+
+JetStream semantics (ack subjects and payloads) live in `lakeconsole.ingest.messages`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nats.aio.client import Client as NATSClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
 _CRLF = b"\r\n"
 _MAX_CONTROL_LINE = 4096
+
+# (subject, reply, payload, raw headers) -> None or an awaitable to run before the next message
+DirectCallback = Callable[[bytes, bytes, bytes, bytes | None], Awaitable[None] | None]
 
 
 class FastParser(Parser):
@@ -53,7 +69,9 @@ class FastParser(Parser):
             pos = eol + 2
         self._pending = buf[pos:]
 
-    async def _message(self, buf: bytes, pos: int, eol: int, end: int, direct: dict) -> int:
+    async def _message(
+        self, buf: bytes, pos: int, eol: int, end: int, direct: dict[int, DirectCallback]
+    ) -> int:
         """Dispatch one MSG/HMSG starting at `pos`; return the next offset, -1 if incomplete."""
         args = buf[pos + 4 : eol].split()
         if buf[pos] == 0x48:  # HMSG subject sid [reply] hdr_len total_len
@@ -80,3 +98,86 @@ class FastParser(Parser):
         else:
             await self.nc._process_msg(sid, args[0], reply, payload, headers)
         return stop + 2
+
+
+class FastClient(NATSClient):
+    """nats-py client that hands chosen subscriptions' messages straight to a sync callback.
+
+    nats-py builds a Msg, parses headers and goes through a queue and a task per message;
+    for the pull inboxes and reply counters that is most of the per-message cost. The hook
+    is nats-py's ``_process_msg(sid, subject, reply, data, headers)`` (stable in 2.x; the
+    integration tests fail loudly if it changes).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.direct: dict[int, DirectCallback] = {}
+        self._ps = FastParser(self)
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> None:
+        direct = self.direct.get(sid)
+        if direct is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        pending = direct(subject, reply, data, headers)
+        if pending is not None:
+            await pending
+
+
+async def direct_subscribe(nc: NATSClient, subject: str, callback: DirectCallback) -> Subscription:
+    """Subscribe ``subject`` with direct dispatch (a Msg callback on plain nats-py clients)."""
+
+    async def via_msg(msg: Msg) -> None:  # only used if nc is not a FastClient
+        raw = _raw_headers(msg.headers)
+        pending = callback(msg.subject.encode(), msg.reply.encode(), msg.data, raw)
+        if pending is not None:
+            await pending
+
+    sub = await nc.subscribe(subject, cb=via_msg, pending_msgs_limit=0, pending_bytes_limit=0)
+    if isinstance(nc, FastClient):
+        nc.direct[sub._id] = callback
+    return sub
+
+
+def _raw_headers(headers: dict[str, str] | None) -> bytes | None:
+    if not headers:
+        return None
+    status = headers.get("Status", "")
+    lines = [f"NATS/1.0 {status} {headers.get('Description', '')}".rstrip()]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k not in ("Status", "Description")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def parse_status(raw: bytes | None) -> tuple[str, str, dict[str, str]]:
+    """Split raw ``NATS/1.0 408 Request Timeout\\r\\nK: V...`` headers into (code, text, dict)."""
+    if not raw:
+        return "", "", {}
+    lines = raw.decode("utf-8", "replace").split("\r\n")
+    first = lines[0].split(" ", 2)
+    code = first[1] if len(first) > 1 else ""
+    text = first[2] if len(first) > 2 else ""
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return code, text, fields
+
+
+async def write_raw(nc: NATSClient, commands: list[bytes]) -> None:
+    """Queue pre-built protocol lines in one go and kick the flusher (one call, not N)."""
+    if commands:
+        await nc._send_command(b"".join(commands))
+        await nc._flush_pending()
+
+
+def pub_cmd(subject: str, payload: bytes, reply: str = "") -> bytes:
+    """One ``PUB`` protocol line with its payload, ready for `write_raw`."""
+    if reply:
+        return f"PUB {subject} {reply} {len(payload)}\r\n".encode() + payload + b"\r\n"
+    return f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\n"

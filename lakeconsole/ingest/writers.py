@@ -27,7 +27,9 @@ from lakeconsole.core.wire import BronzeDecoder
 from lakeconsole.core.writer import PartitionedWriter, WrittenFile
 from lakeconsole.errors import LakeError
 from lakeconsole.ingest.buffer import Assembled, Buffer, Decoder, assemble
-from lakeconsole.ingest.bus import Delivery, NATSBus, PullConsumer
+from lakeconsole.ingest.bus import NATSBus
+from lakeconsole.ingest.consumer import PullConsumer
+from lakeconsole.ingest.messages import Delivery
 
 log = logging.getLogger(__name__)
 _FLUSH_IDS = itertools.count(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -23,7 +24,7 @@ from textual.widgets import (
     TextArea,
     Tree,
 )
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from lakeconsole.config import Settings
 from lakeconsole.core.catalog import CatalogNode
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 TABS = ("dashboard", "partitions", "compact", "query")
 TREE_REFRESH_S = 3.0
 QUERY_LIMIT = 100_000
+START_GRACE_S = 2.0
 
 
 class LakeConsoleApp(App[int]):
@@ -272,8 +274,14 @@ class LakeConsoleApp(App[int]):
 
     async def _stop_and_exit(self) -> None:
         code = 0
-        if self._start_worker is not None and self._start_worker.state == WorkerState.RUNNING:
-            await self._start_worker.wait()
+        starting = self._start_worker
+        if starting is not None and starting.state == WorkerState.RUNNING:
+            # Let a start in progress finish, but not forever: with NATS unreachable the
+            # connect retries until cancelled, and quitting must still work.
+            try:
+                await asyncio.wait_for(starting.wait(), START_GRACE_S)
+            except (TimeoutError, WorkerFailed, WorkerCancelled):
+                starting.cancel()
         if self.service is not None:
             try:
                 await self.service.stop()

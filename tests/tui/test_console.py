@@ -261,3 +261,17 @@ async def test_keymap_override_and_theme(tmp_path: Path, nats_url: str) -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert any("bogus" in w for w in app.warnings)
+
+
+async def test_quit_works_while_nats_is_unreachable(tmp_path: Path) -> None:
+    """No server: the status says disconnected, and q still exits cleanly."""
+    from tests.conftest import free_port
+
+    settings = console_settings(tmp_path / "lake", f"nats://127.0.0.1:{free_port()}")
+    app = LakeConsoleApp(Service(settings), export_dir=tmp_path / "exports")
+    async with app.run_test(size=SIZE) as pilot:
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "NATS disconnected" in text_of(status))
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0

@@ -1,0 +1,274 @@
+"""PullConsumer: a durable JetStream pull consumer fed by raw pull requests under a fixed credit.
+
+nats-py's ``fetch()`` costs a task and a timeout per message; this consumer instead keeps
+one subscription on a private inbox (with direct dispatch, see
+`lakeconsole.ingest.protocol`) and publishes raw pull requests
+(``$JS.API.CONSUMER.MSG.NEXT``) so that the number of messages requested or held by the
+application never exceeds a fixed credit: memory stays bounded whatever the backlog.
+
+It uses its `NATSBus` for the connection (``bus.nc``), durable acks (``bus.ack_many``)
+and state reports (``bus.emit``); the bus creates, registers and stops consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from nats.aio.subscription import Subscription
+
+from lakeconsole.ingest.messages import NAK, Delivery
+from lakeconsole.ingest.protocol import FastClient, direct_subscribe, parse_status
+
+if TYPE_CHECKING:
+    from lakeconsole.ingest.bus import NATSBus
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Delivery], Awaitable[None] | None]
+_NS = 1_000_000_000
+
+
+class PullConsumer:
+    """A durable pull consumer fed by raw pull requests under a fixed credit.
+
+    Invariant: messages requested from the server but not yet received, plus messages
+    handed to the handler but not yet ``release()``d, never exceed ``credit``.
+    """
+
+    def __init__(
+        self,
+        bus: NATSBus,
+        stream: str,
+        durable: str,
+        handler: Handler,
+        *,
+        credit: int,
+        batch: int | None,
+        expires: float,
+        heartbeat: float,
+        on_stop: Callable[[PullConsumer], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.stream = stream
+        self.durable = durable
+        self.credit = max(1, credit)
+        self.batch = max(1, min(self.credit, batch or self.credit // 4 or 1))
+        self.expires = expires
+        self.heartbeat = heartbeat
+        self._handler = handler
+        self._is_async = inspect.iscoroutinefunction(handler)
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._requested = 0
+        self._in_hand = 0
+        self._live: dict[str, float] = {}  # pull reply subject -> local deadline
+        self._req_ids = itertools.count()
+        self._inbox = ""
+        self._sub: Subscription | None = None
+        self._active = False
+        self._retry_at = 0.0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self._on_stop = on_stop
+        self.stats: dict[str, int] = {
+            "delivered": 0, "released": 0, "pulls": 0, "max_outstanding": 0, "resets": 0,
+            "status_100": 0, "status_404": 0, "status_408": 0, "status_409": 0,
+        }
+
+    # -- public ----------------------------------------------------------------------
+
+    @property
+    def in_hand(self) -> int:
+        """Messages given to the handler and not yet released."""
+        return self._in_hand
+
+    @property
+    def requested(self) -> int:
+        """Messages asked of the server and not yet received."""
+        return self._requested
+
+    def release(self, n: int = 1) -> None:
+        """Return credit for ``n`` handled messages (after ack/nak or hand-off)."""
+        self._in_hand = max(0, self._in_hand - n)
+        self.stats["released"] += n
+        self._wake.set()
+
+    async def ack_many(self, deliveries: Sequence[Delivery], timeout: float = 5.0) -> int:
+        """Durably ack ``deliveries`` via the bus, then release their credit; return confirmed."""
+        try:
+            return await self.bus.ack_many(deliveries, timeout=timeout)
+        finally:
+            self.release(len(deliveries))
+
+    async def start(self) -> None:
+        """Subscribe the private inbox and start pulling."""
+        await self._subscribe()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._pump()), loop.create_task(self._watchdog())]
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop pulling and unsubscribe; messages already requested are left to redelivery."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._unsubscribe()
+        if self._on_stop is not None:
+            self._on_stop(self)
+
+    # -- subscription & accounting ----------------------------------------------------
+
+    async def _subscribe(self) -> None:
+        self._inbox = self.bus.nc.new_inbox()
+        # No local queue limit: the credit, not nats-py, bounds what can pile up here.
+        self._sub = await direct_subscribe(self.bus.nc, self._inbox + ".*", self._on_raw)
+
+    async def _unsubscribe(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            nc = self.bus.nc
+            if isinstance(nc, FastClient):
+                nc.direct.pop(sub._id, None)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def reset(self, reason: str) -> None:
+        """Forget all pull requests (new inbox so stragglers are dropped) and pull afresh."""
+        if self._stopped:
+            return
+        self.stats["resets"] += 1
+        log.info("consumer %s/%s reset: %s", self.stream, self.durable, reason)
+        await self._unsubscribe()
+        self._live.clear()
+        self._requested = 0
+        if self.bus.nc.is_connected:
+            await self._subscribe()
+        self._wake.set()
+
+    def _on_raw(
+        self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> Awaitable[None] | None:
+        if not reply.startswith(b"$JS.ACK."):
+            self._on_status(subject.decode(), headers)
+            return None
+        self._active = True
+        if self._requested > 0:
+            self._requested -= 1
+            if self._requested == 0:
+                self._wake.set()  # a smaller-than-batch pull may now be due
+        self._in_hand += 1
+        self.stats["delivered"] += 1
+        tokens = reply.split(b".")
+        off = 2 if len(tokens) == 9 else 4
+        delivery = Delivery(
+            subject.decode(), data, reply.decode(), int(tokens[off + 3]), int(tokens[off + 2])
+        )
+        try:
+            result = self._handler(delivery)
+        except Exception as exc:
+            return self._handler_failed(delivery, exc)
+        if self._is_async:
+            return self._await_handler(delivery, result)  # type: ignore[arg-type]
+        return None
+
+    async def _await_handler(self, delivery: Delivery, result: Awaitable[None]) -> None:
+        try:
+            await result
+        except Exception as exc:
+            await self._handler_failed(delivery, exc)
+
+    async def _handler_failed(self, delivery: Delivery, exc: Exception) -> None:
+        # A failing handler must neither leak credit nor park the message until ack_wait.
+        self.bus.emit("error", f"handler failed on {delivery.subject}: {exc!r}")
+        self.release(1)
+        with contextlib.suppress(Exception):
+            await self.bus.nc.publish(delivery.reply, NAK)
+
+    def _on_status(self, inbox_subject: str, headers: bytes | None) -> None:
+        self._active = True
+        status, text, fields = parse_status(headers)
+        if status == "100":
+            self.stats["status_100"] += 1
+            return
+        key = f"status_{status}"
+        if key in self.stats:
+            self.stats[key] += 1
+        if self._live.pop(inbox_subject, None) is None:
+            return  # a request we already forgot (reset or local expiry)
+        pending = fields.get("Nats-Pending-Messages", "")
+        if pending.isdigit():
+            self._requested = max(0, self._requested - int(pending))
+        if not self._live:
+            self._requested = 0  # nothing live: whatever was not delivered never will be
+        if status == "409":
+            self.bus.emit("error", f"consumer {self.stream}/{self.durable}: 409 {text}")
+            # Back off so a deleted consumer or a full waiting queue is not hammered.
+            self._retry_at = time.monotonic() + 1.0
+        self._wake.set()
+
+    # -- pulling ------------------------------------------------------------------------
+
+    def _wanted(self) -> int:
+        avail = self.credit - self._in_hand - self._requested
+        if avail >= self.batch or (avail > 0 and self._requested == 0):
+            return min(self.batch, avail)
+        return 0
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = self._retry_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._pull_as_needed()
+
+    async def _pull_as_needed(self) -> None:
+        nc = self.bus.nc
+        while self._sub is not None and nc.is_connected and (n := self._wanted()) > 0:
+            reply = f"{self._inbox}.{next(self._req_ids)}"
+            body = json.dumps({
+                "batch": n,
+                "expires": int(self.expires * _NS),
+                "idle_heartbeat": int(self.heartbeat * _NS),
+            }).encode()
+            self._live[reply] = time.monotonic() + self.expires + 2 * self.heartbeat
+            self._requested += n
+            self.stats["pulls"] += 1
+            outstanding = self._requested + self._in_hand
+            if outstanding > self.stats["max_outstanding"]:
+                self.stats["max_outstanding"] = outstanding
+            await nc.publish(self._next_subject, body, reply=reply)
+
+    async def _watchdog(self) -> None:
+        """Expire forgotten requests; reset if requests are live but the server went silent."""
+        silent_ticks = 0
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            now = time.monotonic()
+            for reply, deadline in list(self._live.items()):
+                if deadline < now:
+                    del self._live[reply]
+            if not self._live and self._requested:
+                self._requested = 0
+                self._wake.set()
+            silent_ticks = 0 if self._active or not self._live else silent_ticks + 1
+            self._active = False
+            if silent_ticks >= 3:
+                silent_ticks = 0
+                await self.reset("no messages or heartbeats for 3 heartbeat intervals")
+            elif self._wanted():
+                self._wake.set()
