@@ -119,7 +119,8 @@ class FastClient(NATSClient):
     ) -> None:
         direct = self.direct.get(sid)
         if direct is None:
-            await super()._process_msg(sid, subject, reply, data, headers)
+            # nats-py annotates headers as bytes but passes None for plain MSG.
+            await super()._process_msg(sid, subject, reply, data, headers)  # type: ignore[arg-type]
             return
         stats = self.stats
         stats["in_msgs"] += 1
