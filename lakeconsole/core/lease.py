@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from lakeconsole.core.storage import Storage
+from lakeconsole.core.storage import Storage, write_temp
 
 _LOCAL_LOCKS: dict[str, threading.Lock] = {}
 _REGISTRY = threading.Lock()
@@ -146,15 +146,7 @@ def _local_lock(key: str) -> threading.Lock:
 
 def _create_local(path: str, data: bytes) -> None:
     """Exclusive create with the full content at once: link() fails if the name exists."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    tmp = write_temp(os.path.dirname(path), data)
     try:
         os.link(tmp, path)
     finally:

@@ -75,20 +75,10 @@ class Storage:
     @staticmethod
     def _write_local(path: str, data: bytes) -> None:
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        tmp = write_temp(directory, data)
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
-            # A failed write (disk full, I/O error) must not leave its temp file behind.
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
@@ -174,6 +164,26 @@ class Storage:
     def invalidate(self, relpath: str = "") -> None:
         """Forget cached listings (S3 caches directory listings)."""
         self.fs.invalidate_cache(self.full(relpath))
+
+
+def write_temp(directory: str, data: bytes) -> str:
+    """A hidden, fsynced temp file holding `data` in `directory`; the caller publishes it."""
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        # A failed write (disk full, I/O error) must not leave its temp file behind.
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
