@@ -61,6 +61,7 @@ class NatsSettings:
     ack_wait_s: float = 60.0
     max_ack_pending: int = 20000
     max_message_bytes: int = 1_048_576
+    max_inflight_mb: int = 64
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def _validate(s: Settings, source: str) -> None:
         (not s.storage.use_s3 or bool(s.storage.s3_bucket), "storage.s3_bucket",
          "is required when storage.use_s3 is true"),
         (s.nats.max_ack_pending > 0, "nats.max_ack_pending", "must be > 0"),
+        (s.nats.max_inflight_mb > 0, "nats.max_inflight_mb", "must be > 0"),
     ]
     for ok, key, why in checks:
         if not ok:

@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from lakeconsole.errors import IngestError
-from lakeconsole.ingest.consumer import Handler, PullConsumer
+from lakeconsole.ingest.consumer import DEFAULT_MAX_BYTES, Handler, PullConsumer
 from lakeconsole.ingest.messages import (
     ACK,
     TERM,
@@ -233,6 +233,7 @@ class NATSBus:
         max_ack_pending: int = 20_000,
         expires: float = 30.0,
         heartbeat: float = 5.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> PullConsumer:
         """Create or bind durable ``durable`` on ``stream`` and start delivering to ``handler``.
 
@@ -255,7 +256,7 @@ class NATSBus:
         heartbeat = min(heartbeat, expires / 3)
         consumer = PullConsumer(
             self, stream, durable, handler,
-            credit=credit, batch=batch, expires=expires, heartbeat=heartbeat,
+            credit=credit, batch=batch, expires=expires, heartbeat=heartbeat, max_bytes=max_bytes,
             on_stop=self._consumers.discard,
         )
         self._consumers.add(consumer)

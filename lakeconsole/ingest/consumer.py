@@ -36,11 +36,26 @@ Handler = Callable[[Delivery], Awaitable[None] | None]
 _NS = 1_000_000_000
 
 
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# A pull never asks for less than one maximum-size NATS message (1 MiB by default):
+# the server answers a pull whose max_bytes is below the next message's size with an error.
+MIN_PULL_BYTES = 1024 * 1024
+
+
+def payload_bytes(deliveries: Sequence[Delivery]) -> int:
+    """Total payload size of some deliveries (what releasing them frees)."""
+    return sum(len(d.data) for d in deliveries)
+
+
 class PullConsumer:
     """A durable pull consumer fed by raw pull requests under a fixed credit.
 
-    Invariant: messages requested from the server but not yet received, plus messages
-    handed to the handler but not yet ``release()``d, never exceed ``credit``.
+    Invariants: messages requested from the server but not yet received, plus messages
+    handed to the handler but not yet ``release()``d, never exceed ``credit``. Bytes are
+    bounded too, so a backlog of large batch messages cannot balloon memory: no pull is made
+    while the messages in hand hold ``max_bytes``, and each pull asks for at most a quarter
+    of it (a batch is a quarter of the credit, so about four pulls are live): in hand plus
+    on the way stays under about twice ``max_bytes``.
     """
 
     def __init__(
@@ -54,6 +69,7 @@ class PullConsumer:
         batch: int | None,
         expires: float,
         heartbeat: float,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         on_stop: Callable[[PullConsumer], None] | None = None,
     ) -> None:
         self.bus = bus
@@ -63,6 +79,9 @@ class PullConsumer:
         self.batch = max(1, min(self.credit, batch or self.credit // 4 or 1))
         self.expires = expires
         self.heartbeat = heartbeat
+        self.max_bytes = max(max_bytes, MIN_PULL_BYTES)
+        self.pull_bytes = max(self.max_bytes // 4, MIN_PULL_BYTES)
+        self._bytes_in_hand = 0
         self._handler = handler
         self._is_async = inspect.iscoroutinefunction(handler)
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
@@ -95,9 +114,15 @@ class PullConsumer:
         """Messages asked of the server and not yet received."""
         return self._requested
 
-    def release(self, n: int = 1) -> None:
-        """Return credit for ``n`` handled messages (after ack/nak or hand-off)."""
+    @property
+    def bytes_in_hand(self) -> int:
+        """Payload bytes of the messages in hand."""
+        return self._bytes_in_hand
+
+    def release(self, n: int = 1, nbytes: int = 0) -> None:
+        """Return credit for ``n`` handled messages of ``nbytes`` payload (after ack/nak)."""
         self._in_hand = max(0, self._in_hand - n)
+        self._bytes_in_hand = max(0, self._bytes_in_hand - nbytes)
         self.stats["released"] += n
         self._wake.set()
 
@@ -106,7 +131,7 @@ class PullConsumer:
         try:
             return await self.bus.ack_many(deliveries, timeout=timeout)
         finally:
-            self.release(len(deliveries))
+            self.release(len(deliveries), payload_bytes(deliveries))
 
     async def start(self) -> None:
         """Subscribe the private inbox and start pulling."""
@@ -170,6 +195,7 @@ class PullConsumer:
             if self._requested == 0:
                 self._wake.set()  # a smaller-than-batch pull may now be due
         self._in_hand += 1
+        self._bytes_in_hand += len(data)
         self.stats["delivered"] += 1
         tokens = reply.split(b".")
         off = 2 if len(tokens) == 9 else 4
@@ -193,7 +219,7 @@ class PullConsumer:
     async def _handler_failed(self, delivery: Delivery, exc: Exception) -> None:
         # A failing handler must neither leak credit nor park the message until ack_wait.
         self.bus.emit("error", f"handler failed on {delivery.subject}: {exc!r}")
-        self.release(1)
+        self.release(1, len(delivery.data))
         with contextlib.suppress(Exception):
             await self.bus.nc.publish(delivery.reply, NAK)
 
@@ -213,7 +239,7 @@ class PullConsumer:
             self._requested = max(0, self._requested - int(pending))
         if not self._live:
             self._requested = 0  # nothing live: whatever was not delivered never will be
-        if status == "409":
+        if status == "409" and "MaxBytes" not in text:  # a full pull is no error
             self.bus.emit("error", f"consumer {self.stream}/{self.durable}: 409 {text}")
             # Back off so a deleted consumer or a full waiting queue is not hammered.
             self._retry_at = time.monotonic() + 1.0
@@ -222,6 +248,8 @@ class PullConsumer:
     # -- pulling ------------------------------------------------------------------------
 
     def _wanted(self) -> int:
+        if self._bytes_in_hand >= self.max_bytes:
+            return 0  # the byte budget is spent: wait for releases
         avail = self.credit - self._in_hand - self._requested
         if avail >= self.batch or (avail > 0 and self._requested == 0):
             return min(self.batch, avail)
@@ -242,6 +270,7 @@ class PullConsumer:
             reply = f"{self._inbox}.{next(self._req_ids)}"
             body = json.dumps({
                 "batch": n,
+                "max_bytes": self.pull_bytes,
                 "expires": int(self.expires * _NS),
                 "idle_heartbeat": int(self.heartbeat * _NS),
             }).encode()

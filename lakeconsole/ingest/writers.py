@@ -28,7 +28,7 @@ from lakeconsole.core.writer import PartitionedWriter, WrittenFile
 from lakeconsole.errors import LakeError
 from lakeconsole.ingest.buffer import Assembled, Buffer, Decoder, assemble
 from lakeconsole.ingest.bus import NATSBus
-from lakeconsole.ingest.consumer import PullConsumer
+from lakeconsole.ingest.consumer import PullConsumer, payload_bytes
 from lakeconsole.ingest.messages import Delivery
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class StreamWriter:
             credit=nats.max_ack_pending,
             ack_wait=nats.ack_wait_s,
             max_ack_pending=nats.max_ack_pending,
+            max_bytes=nats.max_inflight_mb * 1024 * 1024,
         )
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
@@ -270,7 +271,7 @@ class StreamWriter:
         assert self.consumer is not None
         with contextlib.suppress(LakeError):
             await self.consumer.bus.nak(deliveries, delay=1.0)
-        self.consumer.release(len(deliveries))
+        self.consumer.release(len(deliveries), payload_bytes(deliveries))
 
     def _report(self) -> None:
         received = {k: v for k, v in self.received.items() if v}

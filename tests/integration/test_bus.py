@@ -205,6 +205,29 @@ async def test_flow_control_never_exceeds_credit(bus: NATSBus) -> None:
     assert len({d.stream_seq for d in collect.got}) == 1000
 
 
+async def test_flow_control_bounds_bytes_in_hand(bus: NATSBus) -> None:
+    """Large messages: pulling stops near the byte budget, however much credit is left."""
+    await bus.ensure_streams([TRADES])
+    big = b'{"pad": "' + b"x" * 100_000 + b'"}'
+    await bus.publish_many([(TRADES, big)] * 120)  # 12 MB of backlog
+    collect = Collector()
+    budget = 2 * 1024 * 1024
+    consumer = await bus.pull_consumer(
+        "MARKET", "bytes", [TRADES], collect, credit=10_000, max_bytes=budget
+    )
+    await wait_for(lambda: consumer.bytes_in_hand >= budget, what="byte budget filled")
+    await asyncio.sleep(0.5)  # nothing released: the server must stop short
+    held = consumer.bytes_in_hand
+    assert budget <= held <= 2 * budget + len(big)
+    assert len(collect.got) < 120
+    assert consumer.stats["status_409"] >= 1  # pulls ended by max_bytes, not by the count
+    while len(collect.got) < 120:  # releasing lets the rest through
+        await consumer.ack_many(collect.got[-consumer.in_hand:])
+        await wait_for(lambda: consumer.in_hand > 0 or len(collect.got) == 120,
+                       what="more after release")
+    assert len({d.stream_seq for d in collect.got}) == 120
+
+
 async def test_ack_many_clears_ack_pending(bus: NATSBus) -> None:
     await bus.ensure_streams([TRADES])
     await bus.publish_many(payloads(2000))
