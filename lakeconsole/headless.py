@@ -41,6 +41,8 @@ def log_event(event: ev.Event) -> None:
         log.log(level, "NATS %s %s", event.state, event.detail)
     elif isinstance(event, ev.ErrorRaised):
         log.error("%s: %s", event.where, event.message)
+    elif isinstance(event, ev.Received) and event.unknown_fields:
+        log.info("ignored %d unknown fields in incoming events", event.unknown_fields)
 
 
 def run_headless(settings: Settings, demo: bool = False) -> int:

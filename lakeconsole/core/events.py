@@ -21,9 +21,10 @@ class BufferCounts:
 
 @dataclass(frozen=True)
 class Received:
-    """Events decoded since the last report, per dataset (for rates and totals)."""
+    """Events received since the last report, per dataset, and unknown fields ignored."""
 
     counts: dict[str, int]
+    unknown_fields: int = 0
     at: float = field(default_factory=_now)
 
 

@@ -101,6 +101,7 @@ class StreamWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.flush_all()
+        self._report()  # final counts: empty buffers, and what the last flushes counted
 
     async def flush_all(self) -> None:
         """Flush every non-empty buffer and the quarantine now."""
@@ -275,8 +276,9 @@ class StreamWriter:
 
     def _report(self) -> None:
         received = {k: v for k, v in self.received.items() if v}
-        if received:
-            self.emit(ev.Received(received))
+        if received or self.unknown_fields:
+            self.emit(ev.Received(received, self.unknown_fields))
+            self.unknown_fields = 0
             self.received = dict.fromkeys(self.received, 0)
         self.emit(ev.BufferCounts(self.buffered()))
 

@@ -162,6 +162,9 @@ async def test_bad_input_is_quarantined_and_good_events_kept(tmp_path: Path, nat
     assert subjects == {"market.stocks.trades", "market.crypto.trades"}
     assert all(s > 0 for s in quarantine.column("stream_seq").to_pylist())
     assert sum(1 for e in seen if isinstance(e, ev.Quarantined)) == 5
+    # The extra field of seq 10 is ignored, kept out of Bronze, and counted.
+    assert sum(e.unknown_fields for e in seen if isinstance(e, ev.Received)) == 1
+    assert "venue_extra" not in kept.column_names
 
 
 async def test_gold_levels_flattened(tmp_path: Path, nats_url):
