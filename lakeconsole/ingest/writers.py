@@ -206,7 +206,10 @@ class StreamWriter:
             return
         dataset = self.datasets[subject]
         # Bad parts of mixed messages must be durable before those messages are acked.
-        await self._flush_quarantine()
+        if not await self._flush_quarantine():
+            await self._give_back(batch.deliveries, f"flush {dataset.name}",
+                                  LakeError("the quarantine write failed"))
+            return
         started = time.perf_counter()
         try:
             files, ready = await asyncio.to_thread(self._write_batch, subject, batch)
@@ -233,19 +236,21 @@ class StreamWriter:
         files = self.writer.write(self.datasets[subject], ready.table, ready.stream_seqs)
         return files, ready
 
-    async def _flush_quarantine(self) -> None:
+    async def _flush_quarantine(self) -> bool:
+        """Write pending quarantine records, then ack the all-bad messages; False on failure."""
         async with self.quarantine_lock:
             if not self.quarantine:
-                return
+                return True
             records, self.quarantine = self.quarantine, []
             acks, self.quarantine_acks = self.quarantine_acks, []
             try:
                 paths = await asyncio.to_thread(write_records, self.storage, records)
             except (LakeError, OSError) as exc:
                 await self._give_back(acks, "quarantine", exc)
-                return
+                return False
             await self._ack(acks)
             self._emit_quarantined(records, paths)
+            return True
 
     def _emit_quarantined(self, records: list[QuarantineRecord], paths: list[str]) -> None:
         for r in records:

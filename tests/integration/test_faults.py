@@ -156,3 +156,29 @@ async def test_headless_keeps_retrying_when_nats_is_down(tmp_path: Path):
     _, err = await asyncio.to_thread(child.communicate, timeout=20)
     assert child.returncode == 0
     assert "disconnected" in err.lower()
+
+
+async def test_failed_write_is_redelivered_not_lost(tmp_path: Path, nats_url: str):
+    """Storage refuses a flush: an error event, a NAK, and the rows land once it recovers."""
+    from lakeconsole.core import events as ev
+
+    root = tmp_path / "lake"
+    root.mkdir()
+    (root / "bronze").write_text("a file where the bronze directory should be")
+    settings = settings_for(root, nats_url, **{"bronze.max_age_s": 0.3})
+    service = Service(settings)
+    seen: list[ev.Event] = []
+    service.subscribe(seen.append)
+    await service.start()
+    try:
+        await publish(nats_url, [("market.stocks.trades", encode(trade(i, BASE_NS + i)))
+                                 for i in range(20)])
+        await wait_for(lambda: any(isinstance(e, ev.ErrorRaised) for e in seen))
+        errors = [e for e in seen if isinstance(e, ev.ErrorRaised)]
+        assert "will be redelivered" in errors[0].message
+        (root / "bronze").unlink()  # storage is back
+        await wait_for(lambda: len(seqs_in_bronze(root)) == 20, timeout=30)
+    finally:
+        await service.stop()
+    assert seqs_in_bronze(root) == set(range(20))
+    assert await consumer_drained(nats_url)
