@@ -197,6 +197,12 @@ class Service:
 
         return LakeSQL(self.storage).query(query, limit=limit)
 
+    def export(self, table: pa.Table, folder: Path, fmt: str) -> Path:
+        """Write a query result to `folder` as csv or parquet; returns the file."""
+        from lakeconsole.core.export import export_table
+
+        return export_table(table, folder, fmt)
+
     def catalog(self, prefix: str = "") -> list[Any]:
         """One level of the partition tree below `prefix`."""
         from lakeconsole.core.catalog import list_children

@@ -32,7 +32,6 @@ from lakeconsole.core.events import ErrorRaised
 from lakeconsole.errors import LakeError
 from lakeconsole.tui import keys
 from lakeconsole.tui.commands import LakeCommands
-from lakeconsole.tui.export import export_table
 from lakeconsole.tui.model import ConsoleModel
 from lakeconsole.tui.screens.help import HelpScreen
 from lakeconsole.tui.themes import load_themes
@@ -410,7 +409,8 @@ class LakeConsoleApp(App[int]):
     @work(thread=True, group="export")
     def _export(self, table: pa.Table, fmt: str) -> None:
         try:
-            path = export_table(table, self.export_dir, fmt)
+            assert self.service is not None  # results only exist with a service
+            path = self.service.export(table, self.export_dir, fmt)
         except (OSError, ValueError, pa.ArrowException) as exc:
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return

@@ -93,3 +93,32 @@ def test_probe_detects_a_leak() -> None:
     )
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == {"module": "lakeconsole.ingest.bus", "leaked": ["nats"]}
+
+
+TUI_FORBIDDEN = ("nats", "lakeconsole.ingest", "lakeconsole.core.storage", "duckdb", "fsspec",
+                 "s3fs", "lakeconsole.core.compactor", "lakeconsole.core.sql")
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module a file imports, as written in its import statements."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_tui_reaches_nats_and_storage_only_through_the_service() -> None:
+    """The console imports no NATS, storage, DuckDB or compactor code; it calls the Service."""
+    offenders = {
+        str(path.relative_to(REPO)): sorted(
+            n for n in imported_names(path) if n.startswith(TUI_FORBIDDEN)
+        )
+        for path in sorted((REPO / "lakeconsole" / "tui").rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert "lakeconsole.service" in imported_names(REPO / "lakeconsole" / "tui" / "app.py")

@@ -1,4 +1,4 @@
-"""Writing a query result to CSV or Parquet (called from a thread worker)."""
+"""Writing a query result to a local CSV or Parquet file (called from a worker thread)."""
 
 from __future__ import annotations
 
