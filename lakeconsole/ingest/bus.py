@@ -55,6 +55,20 @@ def stream_for_subject(subject: str) -> tuple[str, str]:
     raise IngestError(f"no default stream for subject {subject!r} (expected market.* or levels.*)")
 
 
+def _by_consumer(deliveries: Sequence[Delivery]) -> dict[str, list[str]]:
+    """Reply subjects grouped by consumer (acks are ordered per consumer only)."""
+    replies = [d.reply for d in deliveries]
+    first = ack_group(replies[0])
+    prefix = first + "."
+    # The usual case, one consumer, costs a startswith per message instead of a split.
+    if all(r.startswith(prefix) for r in replies):
+        return {first: replies}
+    groups: dict[str, list[str]] = {}
+    for reply in replies:
+        groups.setdefault(ack_group(reply), []).append(reply)
+    return groups
+
+
 def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
     it = iter(items)
     while chunk := list(itertools.islice(it, size)):
@@ -296,9 +310,7 @@ class NATSBus:
             return 0
         if confirm == "each":
             return await self._request_each([d.reply for d in deliveries], ACK, timeout)
-        groups: dict[str, list[str]] = {}
-        for d in deliveries:
-            groups.setdefault(ack_group(d.reply), []).append(d.reply)
+        groups = _by_consumer(deliveries)
         results = await asyncio.gather(
             *(self._ack_group_last(replies, timeout) for replies in groups.values())
         )
