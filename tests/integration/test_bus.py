@@ -59,6 +59,25 @@ class Collector:
 # --------------------------------------------------------------------------- pure helpers
 
 
+def test_acks_are_grouped_by_consumer() -> None:
+    """One consumer: one group in order; mixed consumers (and reply forms): split apart."""
+    from lakeconsole.ingest.bus import _by_consumer
+
+    def d(reply: str) -> Delivery:
+        return Delivery("market.stocks.trades", b"{}", reply, 1, 1)
+
+    same = [d(f"$JS.ACK.MARKET.lake-bronze.1.{i}.{i}.17.0") for i in range(5)]
+    assert _by_consumer(same) == {"$JS.ACK.MARKET.lake-bronze": [x.reply for x in same]}
+    other = d("$JS.ACK.MARKET.lake-bronze-2.1.9.9.17.0")  # a prefix of it is not the same
+    v2 = d("$JS.ACK.hub.ACC.MARKET.lake-bronze.1.7.7.17.0.xyz")
+    groups = _by_consumer([*same[:2], other, v2])
+    assert groups == {
+        "$JS.ACK.MARKET.lake-bronze": [same[0].reply, same[1].reply],
+        "$JS.ACK.MARKET.lake-bronze-2": [other.reply],
+        "$JS.ACK.hub.ACC.MARKET.lake-bronze": [v2.reply],
+    }
+
+
 def test_parse_ack_reply_both_forms() -> None:
     assert parse_ack_reply("$JS.ACK.MARKET.lake-bronze.2.1234.55.1700000000000000000.9") == (
         "MARKET", "lake-bronze", 2, 1234,
