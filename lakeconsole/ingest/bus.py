@@ -263,15 +263,19 @@ class NATSBus:
             filter_subjects=list(filter_subjects) if len(filter_subjects) > 1 else None,
             filter_subject=filter_subjects[0] if len(filter_subjects) == 1 else None,
         )
-        try:
-            await self.js.add_consumer(stream, config)
-        except (nats.js.errors.Error, nats.errors.Error) as exc:
-            raise IngestError(f"cannot create consumer {stream}/{durable}: {exc}") from exc
+
+        async def create() -> None:
+            try:
+                await self.js.add_consumer(stream, config)
+            except (nats.js.errors.Error, nats.errors.Error) as exc:
+                raise IngestError(f"cannot create consumer {stream}/{durable}: {exc}") from exc
+
+        await create()
         heartbeat = min(heartbeat, expires / 3)
         consumer = PullConsumer(
             self, stream, durable, handler,
             credit=credit, batch=batch, expires=expires, heartbeat=heartbeat, max_bytes=max_bytes,
-            on_stop=self._consumers.discard,
+            on_stop=self._consumers.discard, recreate=create,
         )
         self._consumers.add(consumer)
         await consumer.start()

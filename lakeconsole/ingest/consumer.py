@@ -47,6 +47,11 @@ def payload_bytes(deliveries: Sequence[Delivery]) -> int:
     return sum(len(d.data) for d in deliveries)
 
 
+def _pull_ended_normally(status: str, text: str) -> bool:
+    """No messages, the request expired, or it hit its max_bytes: just pull again."""
+    return status in ("404", "408") or (status == "409" and "MaxBytes" in text)
+
+
 class PullConsumer:
     """A durable pull consumer fed by raw pull requests under a fixed credit.
 
@@ -74,6 +79,7 @@ class PullConsumer:
         heartbeat: float,
         max_bytes: int = DEFAULT_MAX_BYTES,
         on_stop: Callable[[PullConsumer], None] | None = None,
+        recreate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -101,6 +107,8 @@ class PullConsumer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
         self._on_stop = on_stop
+        self._recreate = recreate
+        self._recovery: asyncio.Task[None] | None = None
         self.stats: dict[str, int] = {
             "delivered": 0, "released": 0, "pulls": 0, "max_outstanding": 0, "resets": 0,
             "status_100": 0, "status_404": 0, "status_408": 0, "status_409": 0,
@@ -149,9 +157,10 @@ class PullConsumer:
         if self._stopped:
             return
         self._stopped = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._recovery] if self._recovery else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._unsubscribe()
@@ -245,11 +254,26 @@ class PullConsumer:
             self._requested = max(0, self._requested - int(pending))
         if not self._live:
             self._requested = 0  # nothing live: whatever was not delivered never will be
-        if status == "409" and "MaxBytes" not in text:  # a full pull is no error
-            self.bus.emit("error", f"consumer {self.stream}/{self.durable}: 409 {text}")
+        if not _pull_ended_normally(status, text):
+            self.bus.emit("error", f"consumer {self.stream}/{self.durable}: {status} {text}")
             # Back off so a deleted consumer or a full waiting queue is not hammered.
             self._retry_at = time.monotonic() + 1.0
+            gone = status == "503" or "Consumer Deleted" in text
+            if gone and self._recreate is not None and self._recovery is None:
+                self._recovery = asyncio.get_running_loop().create_task(self._recover())
         self._wake.set()
+
+    async def _recover(self) -> None:
+        """The durable consumer is gone (deleted by an operator): create it again."""
+        assert self._recreate is not None
+        try:
+            await self._recreate()
+            await self.reset("consumer recreated")
+            self.bus.emit("connected", f"consumer {self.stream}/{self.durable} recreated")
+        except Exception as exc:  # the next failing pull will try again
+            log.warning("cannot recreate %s/%s: %s", self.stream, self.durable, exc)
+        finally:
+            self._recovery = None
 
     # -- pulling ------------------------------------------------------------------------
 

@@ -423,3 +423,24 @@ async def test_consumer_resumes_after_server_restart(tmp_path: Path) -> None:
     finally:
         await b.close()
         server.stop()
+
+
+async def test_deleted_consumer_is_recreated_without_a_pull_storm(bus: NATSBus) -> None:
+    """An operator deletes the durable: errors are reported, pulls back off, it comes back."""
+    states: list[tuple[str, str]] = []
+    bus.on_state = lambda state, detail: states.append((state, detail))
+    await bus.ensure_streams([TRADES])
+    collect = Collector()
+    consumer = await bus.pull_consumer(
+        "MARKET", "doomed", [TRADES], collect, credit=100, expires=2.0, heartbeat=0.5
+    )
+    await bus.publish(TRADES, b'{"i": 1}')
+    await wait_for(lambda: len(collect.got) == 1, what="first message")
+    await consumer.ack_many(collect.got)
+    await bus.js.delete_consumer("MARKET", "doomed")
+    await wait_for(lambda: any("recreated" in d for _, d in states), timeout=15,
+                   what="recreation")
+    await bus.publish(TRADES, b'{"i": 2}')
+    await wait_for(lambda: any(d.data == b'{"i": 2}' for d in collect.got), what="after")
+    assert any(s == "error" for s, _ in states)  # the operator is told
+    assert consumer.stats["pulls"] < 200  # no busy loop while the consumer was missing
