@@ -45,23 +45,24 @@ def log_event(event: ev.Event) -> None:
         log.info("ignored %d unknown fields in incoming events", event.unknown_fields)
 
 
-def run_headless(settings: Settings, demo: bool = False) -> int:
+def run_headless(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then flush, ack and exit 0."""
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    return asyncio.run(_main(settings, demo))
+    return asyncio.run(_main(settings))
 
 
-async def _main(settings: Settings, demo: bool) -> int:
-    service = Service(settings, demo=demo)
+async def _main(settings: Settings) -> int:
+    service = Service(settings)
     service.subscribe(log_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(banner(settings, service.nats_url if not demo else "embedded"), file=sys.stderr,
+    nats_url = "embedded" if settings.nats.embedded else service.nats_url
+    print(banner(settings, nats_url), file=sys.stderr,
           flush=True)
     starting = loop.create_task(service.start())
     stopper = loop.create_task(stop.wait())

@@ -120,11 +120,6 @@ class Service:
                 await task
         self._tasks.clear()
 
-    async def flush(self) -> None:
-        """Flush all buffers now."""
-        for writer in self.writers:
-            await writer.flush_all()
-
     def buffer_counts(self) -> dict[str, int]:
         """Events waiting per dataset."""
         counts: dict[str, int] = {}
@@ -155,6 +150,7 @@ class Service:
             self.emit(ev.ErrorRaised("demo feed", str(exc)))
 
     # -- compaction and queries (blocking: call from a thread) ---------------------------
+    # DuckDB and the compactor are imported on first use: headless ingest never needs them.
 
     def compact(
         self,

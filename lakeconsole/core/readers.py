@@ -112,14 +112,10 @@ class LakeReader:
             return []
         if tier == "silver":
             return silver_files(self.storage, ds, value, date, hours)
-        base = partitioning.date_dir(ds, value, date, tier)
-        wanted = set(hours)
-        present = [h for h in self.storage.list_dir(base) if h.startswith("hour=")]
-        paths: list[str] = []
-        for hour_dir in present:
-            if int(hour_dir.removeprefix("hour=")) in wanted:
-                paths.extend(f.path for f in self.storage.files(f"{base}/{hour_dir}"))
-        return paths
+        # One listing of the date (one LIST on S3), then keep the wanted hour directories.
+        wanted = {f"hour={h:02d}" for h in hours}
+        files = self.storage.files(partitioning.date_dir(ds, value, date, tier))
+        return [f.path for f in files if f.path.rsplit("/", 2)[-2] in wanted]
 
     def get_available_dates(
         self, schema_path: str, partition_filter: str | None = None, tier: str | None = None

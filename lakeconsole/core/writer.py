@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -61,8 +60,3 @@ class PartitionedWriter:
                 WrittenFile(path, part, rows.num_rows, len(data), ts[0].as_py(), ts[-1].as_py())
             )
         return written
-
-
-def now_ns() -> int:
-    """Wall-clock time in ns (the writer's receive time)."""
-    return time.time_ns()

@@ -17,7 +17,6 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
 import nats
 import nats.errors
@@ -436,13 +435,6 @@ class NATSBus:
         return tally.ok
 
 
-async def connect_bus(url: str, on_state: StateCallback | None = None, **kwargs: Any) -> NATSBus:
-    """Convenience: build a NATSBus and connect it."""
-    bus = NATSBus(on_state, **kwargs)
-    await bus.connect(url)
-    return bus
-
-
 __all__ = [
     "DEFAULT_STREAMS",
     "Delivery",
@@ -450,7 +442,6 @@ __all__ = [
     "NATSBus",
     "PullConsumer",
     "StateCallback",
-    "connect_bus",
     "parse_ack_reply",
     "parse_status",
     "stream_for_subject",

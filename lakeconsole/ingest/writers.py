@@ -167,11 +167,13 @@ class StreamWriter:
     def _start_flush(self, subject: str) -> None:
         if subject in self.flushing:
             return  # the running flush re-checks the buffer when it ends
-        task = asyncio.get_running_loop().create_task(self._flush_loop(subject))
+        task = asyncio.get_running_loop().create_task(self._flush_task(subject))
         self.flushing[subject] = task
 
-    async def _flush_loop(self, subject: str) -> None:
+    async def _flush_task(self, subject: str) -> None:
+        """Flush once, then again while the buffer refilled past max_events meanwhile."""
         try:
+            await self._flush(subject)
             while len(self.buffers[subject]) >= self.spec.max_events:
                 await self._flush(subject)
         finally:
@@ -184,20 +186,11 @@ class StreamWriter:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for subject, buf in self.buffers.items():
-                aged = buf.deliveries and now - buf.opened >= self.spec.max_age_s
-                if aged and subject not in self.flushing:
-                    self.flushing[subject] = asyncio.get_running_loop().create_task(
-                        self._flush_once(subject)
-                    )
+                if buf.deliveries and now - buf.opened >= self.spec.max_age_s:
+                    self._start_flush(subject)
             if self.quarantine and not self.quarantine_lock.locked():
                 await self._flush_quarantine()
             self._report()
-
-    async def _flush_once(self, subject: str) -> None:
-        try:
-            await self._flush(subject)
-        finally:
-            self.flushing.pop(subject, None)
 
     async def _flush(self, subject: str) -> None:
         """Write the buffer's rows, then ack its messages; on failure, let them redeliver."""

@@ -78,8 +78,7 @@ class LakeConsoleApp(App[int]):
         self.theme_dirs = theme_dirs
         self.export_dir = export_dir or Path.cwd() / "exports"
         self.keymap_effective = {a.id: a.keys for a in keys.ACTIONS}
-        self.cancel_event: threading.Event | None = None
-        self.compacting = False
+        self.cancel_event: threading.Event | None = None  # set while a compaction runs
         self.busy = ""
         self.last_export: Path | None = None
         self.warnings: list[str] = []
@@ -89,6 +88,11 @@ class LakeConsoleApp(App[int]):
         self._palette_override = False
         self._tree_seen = 0
         self._tree_refreshed = 0.0
+
+    @property
+    def compacting(self) -> bool:
+        """Whether a compaction is running."""
+        return self.cancel_event is not None
 
     # -- layout ------------------------------------------------------------------------
 
@@ -325,7 +329,6 @@ class LakeConsoleApp(App[int]):
             return
         if all_schemas:
             dataset = partition = None
-        self.compacting = True
         self.cancel_event = threading.Event()
         self.model.reset_compaction()
         panel.started(" / ".join(x for x in (date, dataset or "all", partition or "all")))
@@ -344,13 +347,13 @@ class LakeConsoleApp(App[int]):
         self.call_from_thread(self._compaction_done, results, time.perf_counter() - started)
 
     def _compaction_done(self, results: list[dict[str, Any]], seconds: float) -> None:
-        self.compacting, self.cancel_event = False, None
+        self.cancel_event = None
         self.query_one(CompactionPanel).show_results(results, seconds)
         self._tree_seen = -1  # new Silver files: refresh the tree on the next tick
         self._tree_refreshed = 0.0
 
     def _compaction_failed(self, message: str) -> None:
-        self.compacting, self.cancel_event = False, None
+        self.cancel_event = None
         self.query_one(CompactionPanel).show_error(message)
         self.notify(message, title="compaction", severity="error")
 
