@@ -138,6 +138,7 @@ async def test_headless_banner_and_sigterm(tmp_path: Path, nats_url: str):
     assert "LAKE SERVICE" in text
     assert f"{root}/bronze" in text and f"{root}/gold" in text
     assert "stopped cleanly" in text
+    assert "INFO    lakeconsole.ingest.writers: flushed stocks.trades" in text  # flushes logged
     assert seqs_in_bronze(root) == set(range(10))
     assert await consumer_drained(nats_url)
 
