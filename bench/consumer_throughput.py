@@ -14,9 +14,9 @@ from pathlib import Path
 
 import msgspec
 
+from lakeconsole.demo.feed import DemoFeed
 from lakeconsole.ingest.bus import Delivery, NATSBus
 from lakeconsole.ingest.embedded import EmbeddedNATS
-from lakeconsole.ingest.feed import DemoFeed
 
 
 class Trade(msgspec.Struct):

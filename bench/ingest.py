@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lakeconsole.config import load_settings  # noqa: E402
-from lakeconsole.core.schemas import by_subject  # noqa: E402
-from lakeconsole.core.wire import BronzeDecoder  # noqa: E402
+from lakeconsole.contract.schemas import by_subject  # noqa: E402
+from lakeconsole.contract.wire import BronzeDecoder  # noqa: E402
+from lakeconsole.demo.feed import DemoFeed  # noqa: E402
 from lakeconsole.ingest.bus import NATSBus  # noqa: E402
 from lakeconsole.ingest.embedded import EmbeddedNATS  # noqa: E402
-from lakeconsole.ingest.feed import DemoFeed  # noqa: E402
 from lakeconsole.service import Service  # noqa: E402
 
 SUBJECT = "market.stocks.trades"

@@ -8,8 +8,8 @@ import signal
 import sys
 
 from lakeconsole import __version__
+from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.core import events as ev
 from lakeconsole.service import Service
 
 log = logging.getLogger("lakeconsole")

@@ -1,7 +1,7 @@
 """Service: one object that owns config, storage, NATS and the writers, and emits events.
 
 The console and `--headless` both drive a Service; neither touches NATS or storage
-directly. Listeners get plain dataclasses from `lakeconsole.core.events`.
+directly. Listeners get plain dataclasses from `lakeconsole.events`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.core import events as ev
-from lakeconsole.core.readers import LakeReader
-from lakeconsole.core.storage import Storage
 from lakeconsole.errors import LakeError
 from lakeconsole.ingest.bus import NATSBus
 from lakeconsole.ingest.embedded import EmbeddedNATS
-from lakeconsole.ingest.writers import BronzeWriter, GoldWriter, StreamWriter
+from lakeconsole.ingest.stream_writers import BronzeWriter, GoldWriter, StreamWriter
+from lakeconsole.lake.storage import Storage
+from lakeconsole.query.readers import LakeReader
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
@@ -142,7 +142,7 @@ class Service:
                                          lag["num_ack_pending"], lag["num_redelivered"]))
 
     async def _run_demo_feed(self) -> None:
-        from lakeconsole.ingest.feed import run_feed
+        from lakeconsole.demo.feed import run_feed
 
         try:
             await run_feed(self.bus, DEMO_RATE)
@@ -160,7 +160,7 @@ class Service:
         cancel: threading.Event | None = None,
     ) -> list[dict[str, Any]]:
         """Compact Bronze → Silver for a date; emits progress and one result per partition."""
-        from lakeconsole.core.compactor import SilverCompactor
+        from lakeconsole.silver.compactor import SilverCompactor
 
         compactor = SilverCompactor(self.storage, self.settings)
         jobs = compactor.plan(date, schema, partition)
@@ -189,18 +189,18 @@ class Service:
 
     def sql(self, query: str, limit: int | None = 100_000) -> pa.Table:
         """DuckDB SQL over the lake's views."""
-        from lakeconsole.core.sql import LakeSQL
+        from lakeconsole.query.sql import LakeSQL
 
         return LakeSQL(self.storage).query(query, limit=limit)
 
     def export(self, table: pa.Table, folder: Path, fmt: str) -> Path:
         """Write a query result to `folder` as csv or parquet; returns the file."""
-        from lakeconsole.core.export import export_table
+        from lakeconsole.query.export import export_table
 
         return export_table(table, folder, fmt)
 
     def catalog(self, prefix: str = "") -> list[Any]:
         """One level of the partition tree below `prefix`."""
-        from lakeconsole.core.catalog import list_children
+        from lakeconsole.query.catalog import list_children
 
         return list_children(self.storage, prefix)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeconsole.core.storage import Storage
+from lakeconsole.lake.storage import Storage
 
 pytest_plugins = ["tests.fixtures_nats"]
 

@@ -15,9 +15,9 @@ from collections import Counter
 from typing import Any, TextIO
 
 from lakeconsole.config import Settings
-from lakeconsole.core.compactor import Result, SilverCompactor
-from lakeconsole.core.storage import Storage
 from lakeconsole.errors import CompactionError
+from lakeconsole.lake.storage import Storage
+from lakeconsole.silver.compactor import Result, SilverCompactor
 
 
 class ProgressBar:

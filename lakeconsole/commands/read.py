@@ -10,10 +10,10 @@ from typing import TextIO
 import pandas as pd
 
 from lakeconsole.config import Settings
-from lakeconsole.core.readers import LakeReader
-from lakeconsole.core.schemas import by_name
-from lakeconsole.core.storage import Storage
+from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import LakeError
+from lakeconsole.lake.storage import Storage
+from lakeconsole.query.readers import LakeReader
 
 
 def run_read(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,9 +7,9 @@ import asyncio
 import sys
 
 from lakeconsole.config import Settings
-from lakeconsole.core.schemas import subjects
+from lakeconsole.contract.schemas import subjects
+from lakeconsole.demo.feed import run_feed
 from lakeconsole.ingest.bus import NATSBus
-from lakeconsole.ingest.feed import run_feed
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,12 +27,12 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from lakeconsole.config import Settings
-from lakeconsole.core.catalog import CatalogNode
-from lakeconsole.core.events import ErrorRaised
 from lakeconsole.errors import LakeError
+from lakeconsole.events import ErrorRaised
+from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui import keys
-from lakeconsole.tui.commands import LakeCommands
 from lakeconsole.tui.model import ConsoleModel
+from lakeconsole.tui.palette import LakeCommands
 from lakeconsole.tui.screens.help import HelpScreen
 from lakeconsole.tui.themes import load_themes
 from lakeconsole.tui.widgets.compaction import CompactionPanel

@@ -11,8 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeconsole.core import events as ev
-from lakeconsole.core.schemas import DATASETS, by_subject
+from lakeconsole import events as ev
+from lakeconsole.contract.schemas import DATASETS, by_subject
 from lakeconsole.errors import SchemaError
 
 HISTORY = 120

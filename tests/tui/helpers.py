@@ -11,10 +11,10 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Label, Static
 
+from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.core import events as ev
 from lakeconsole.tui.model import ConsoleModel
-from tests.integration.ingest_helpers import settings_for
+from tests.ingest.helpers import settings_for
 
 FROZEN_NOW = 1_767_229_200.0  # 2026-01-01T01:00:00Z
 

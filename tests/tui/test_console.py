@@ -14,7 +14,7 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static, TabbedContent, TextArea
 
-from lakeconsole.core import events as ev
+from lakeconsole import events as ev
 from lakeconsole.service import Service
 from lakeconsole.tui.app import LakeConsoleApp
 from lakeconsole.tui.screens.help import HelpScreen
@@ -23,7 +23,7 @@ from lakeconsole.tui.widgets.dashboard import DatasetTable, StatusLine
 from lakeconsole.tui.widgets.flushlog import FlushLog
 from lakeconsole.tui.widgets.partitions import PartitionTree
 from lakeconsole.tui.widgets.query import QueryPanel
-from tests.integration.ingest_helpers import BASE_NS, encode, publish, trade
+from tests.ingest.helpers import BASE_NS, encode, publish, trade
 from tests.tui.helpers import console_settings, text_of, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -126,7 +126,7 @@ async def test_tree_refreshes_on_new_flushes(tmp_path: Path, nats_url: str) -> N
 
 async def test_compaction_from_the_panel_writes_silver(tmp_path: Path, nats_url: str) -> None:
     """Typing a date and pressing k compacts Bronze into Silver and shows the results."""
-    pytest.importorskip("lakeconsole.core.compactor")
+    pytest.importorskip("lakeconsole.silver.compactor")
     async with console(tmp_path, nats_url) as (app, pilot):
         await publish_trades(nats_url, 30)
         await until(pilot, lambda: stats(app).received == 30 and stats(app).buffered == 0
@@ -144,7 +144,7 @@ async def test_compaction_from_the_panel_writes_silver(tmp_path: Path, nats_url:
 
 async def test_compact_all_schemas_for_a_date(tmp_path: Path, nats_url: str) -> None:
     """`a` compacts every dataset of the date typed in the panel."""
-    pytest.importorskip("lakeconsole.core.compactor")
+    pytest.importorskip("lakeconsole.silver.compactor")
     async with console(tmp_path, nats_url) as (app, pilot):
         await publish_trades(nats_url, 10, "SPY")
         await publish_trades(nats_url, 10, "QQQ")

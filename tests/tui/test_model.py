@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakeconsole.core import events as ev
+from lakeconsole import events as ev
 from lakeconsole.tui.format import human_age, human_bytes, human_rate
 from lakeconsole.tui.keys import ACTIONS, split_keymap
 from lakeconsole.tui.model import ConsoleModel

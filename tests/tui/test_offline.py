@@ -8,7 +8,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import TabbedContent
 
-from lakeconsole.core import events as ev
+from lakeconsole import events as ev
 from lakeconsole.tui.app import LakeConsoleApp
 from lakeconsole.tui.themes import theme_dirs
 from lakeconsole.tui.widgets.flushlog import FlushLog

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 from textual.pilot import Pilot
 
-from lakeconsole.core.catalog import CatalogNode
+from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui.app import LakeConsoleApp
 from lakeconsole.tui.widgets.compaction import CompactionPanel
 from lakeconsole.tui.widgets.partitions import PartitionTree

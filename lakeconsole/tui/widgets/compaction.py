@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog
 
-from lakeconsole.core.schemas import bronze_datasets
+from lakeconsole.contract.schemas import bronze_datasets
 from lakeconsole.tui.format import human_bytes, human_count
 
 

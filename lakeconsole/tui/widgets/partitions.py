@@ -9,8 +9,8 @@ from textual import work
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from lakeconsole.core.catalog import CatalogNode
 from lakeconsole.errors import LakeError
+from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui.format import human_bytes, human_count
 
 Loader = Callable[[str], list[CatalogNode]]

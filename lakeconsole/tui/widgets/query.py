@@ -12,7 +12,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import ContentSwitcher, Input, Label, Static, TextArea
 from textual_fastdatatable import ArrowBackend, DataTable
 
-from lakeconsole.core.schemas import DATASETS
+from lakeconsole.contract.schemas import DATASETS
 from lakeconsole.tui.format import human_count
 
 DEFAULT_SQL = (

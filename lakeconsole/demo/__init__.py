@@ -1,0 +1,1 @@
+"""The synthetic market feed behind `--demo` and `lakeconsole simulate`."""

@@ -1,0 +1,143 @@
+"""Hive partition paths and file names from rows, and parsing them back."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakeconsole.contract.schemas import Dataset
+
+NS_PER_HOUR = 3_600_000_000_000
+NS_PER_DAY = 24 * NS_PER_HOUR
+_SAFE = "._-+"
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One leaf directory of a dataset: partition value, UTC date and hour."""
+
+    value: str
+    date: str
+    hour: int
+
+    def relpath(self, dataset: Dataset, tier: str | None = None) -> str:
+        """`{tier}/{dataset}/{key}={value}/date=…/hour=HH` relative to the lake root."""
+        return f"{date_dir(dataset, self.value, self.date, tier)}/hour={self.hour:02d}"
+
+
+def dataset_dir(dataset: Dataset, tier: str | None = None) -> str:
+    """`{tier}/{dataset path}` relative to the lake root."""
+    return f"{tier or dataset.tier}/{dataset.path}"
+
+
+def value_dir(dataset: Dataset, value: str, tier: str | None = None) -> str:
+    """`{tier}/{dataset}/{key}={value}`; unsafe characters are percent-encoded."""
+    return f"{dataset_dir(dataset, tier)}/{dataset.partition_key}={quote(value, safe=_SAFE)}"
+
+
+def date_dir(dataset: Dataset, value: str, day: str, tier: str | None = None) -> str:
+    """`{tier}/{dataset}/{key}={value}/date=YYYY-MM-DD`."""
+    return f"{value_dir(dataset, value, tier)}/date={day}"
+
+
+def hour_of(ts_ns: int) -> tuple[str, int]:
+    """UTC (date, hour) of a nanosecond timestamp."""
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    return dt.strftime("%Y-%m-%d"), dt.hour
+
+
+def day_bounds(day: str) -> tuple[int, int]:
+    """[start, end) of a UTC date in nanoseconds."""
+    d = date.fromisoformat(day)
+    start = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+    return start, start + NS_PER_DAY
+
+
+def hours_in_range(day: str, start_ns: int | None, end_ns: int | None) -> list[int]:
+    """The hours of `day` that can hold rows in [start_ns, end_ns]."""
+    lo, hi = day_bounds(day)
+    first = max(lo, start_ns if start_ns is not None else lo)
+    last = min(hi - 1, end_ns if end_ns is not None else hi - 1)
+    if first > last:
+        return []
+    return list(range((first - lo) // NS_PER_HOUR, (last - lo) // NS_PER_HOUR + 1))
+
+
+def split(table: pa.Table, dataset: Dataset) -> Iterator[tuple[Partition, pa.Table]]:
+    """Sort rows and cut them into one table per (partition value, UTC date, hour)."""
+    if table.num_rows == 0:
+        return
+    hours = pc.divide(table.column("ts_event_ns"), NS_PER_HOUR)
+    keyed = table.append_column("__hour", hours)
+    order: list[tuple[str, Literal["ascending", "descending"]]] = [
+        (dataset.partition_key, "ascending"), ("__hour", "ascending")
+    ]
+    order += [(c, "ascending") for c in dataset.sort_columns]
+    ordered = keyed.take(pc.sort_indices(keyed, sort_keys=order))
+    codes = ordered.column(dataset.partition_key).combine_chunks().dictionary_encode()
+    key_idx = codes.indices.to_numpy(zero_copy_only=False)
+    hour_np = ordered.column("__hour").to_numpy()
+    change = np.flatnonzero((np.diff(key_idx) != 0) | (np.diff(hour_np) != 0)) + 1
+    bounds = [0, *change.tolist(), ordered.num_rows]
+    body = ordered.drop_columns(["__hour"])
+    for start, stop in itertools.pairwise(bounds):
+        value = codes.dictionary[int(key_idx[start])].as_py()
+        day, hour = hour_of(int(hour_np[start]) * NS_PER_HOUR)
+        yield Partition(value, day, hour), body.slice(start, stop - start)
+
+
+_counter = itertools.count()
+_WRITER_TOKEN = secrets.token_hex(3)
+
+
+def new_file_name(now: datetime | None = None) -> str:
+    """`part-{HHMMSS}_{micro}_{token}.parquet`, unique across writers and processes."""
+    now = now or datetime.now(UTC)
+    token = f"{_WRITER_TOKEN}{os.getpid() % 0xFFFF:04x}{next(_counter) % 0xFFFF:04x}"
+    return f"part-{now:%H%M%S}_{now.microsecond:06d}_{token}.parquet"
+
+
+def silver_file_name(sequence: int) -> str:
+    """`part-{sequence:05d}.parquet`."""
+    return f"part-{sequence:05d}.parquet"
+
+
+_PATH = re.compile(
+    r"(?P<tier>[^/]+)/(?P<dataset>[^/]+/[^/]+)/(?P<key>[^/=]+)=(?P<value>[^/]*)"
+    r"/date=(?P<date>\d{4}-\d{2}-\d{2})(?:/hour=(?P<hour>\d{2}))?(?:/.*)?$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedPath:
+    """The parts of a lake path."""
+
+    tier: str
+    dataset_path: str
+    key: str
+    value: str
+    date: str
+    hour: int | None
+
+
+def parse(relpath: str) -> ParsedPath | None:
+    """Parse a path relative to the lake root; None when it is not a partition path."""
+    m = _PATH.search(relpath)
+    if not m:
+        return None
+    hour = m.group("hour")
+    return ParsedPath(
+        m.group("tier"), m.group("dataset"), m.group("key"),
+        unquote(m.group("value")), m.group("date"), int(hour) if hour else None,
+    )

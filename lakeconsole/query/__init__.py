@@ -1,0 +1,1 @@
+"""Queries over the lake: readers, the partition catalog, SQL views, export."""

@@ -1,0 +1,144 @@
+"""DuckDB SQL over the lake: one view per tier and dataset, e.g. `silver_stocks_trades`."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from lakeconsole.contract.schemas import DATASETS, Dataset
+from lakeconsole.errors import QueryError, StorageError
+from lakeconsole.lake import partitioning
+from lakeconsole.lake.storage import Storage
+from lakeconsole.query.readers import LakeReader
+from lakeconsole.silver.layout import silver_files
+
+QUARANTINE_VIEW = "quarantine"
+BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class View:
+    """A SQL view over one dataset in one tier (or over the quarantine tier)."""
+
+    name: str
+    tier: str
+    dataset: Dataset | None
+
+
+def lake_views() -> dict[str, View]:
+    """Every view name the lake can offer, e.g. `bronze_stocks_trades`, `gold_levels_signals`."""
+    views: dict[str, View] = {}
+    for ds in DATASETS:
+        tiers = ("gold",) if ds.tier == "gold" else ("bronze", "silver")
+        for tier in tiers:
+            name = f"{tier}_{ds.path.replace('/', '_')}"
+            views[name] = View(name, tier, ds)
+    views[QUARANTINE_VIEW] = View(QUARANTINE_VIEW, "quarantine", None)
+    return views
+
+
+class LakeSQL:
+    """Runs DuckDB SQL with the lake's views registered; results come back as Arrow."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.seconds = 0.0
+        self.truncated = False
+
+    def query(self, sql: str, limit: int | None = 100_000) -> pa.Table:
+        """Run `sql`; at most `limit` rows come back (`truncated` says whether more existed)."""
+        started = time.perf_counter()
+        con = duckdb.connect(":memory:")
+        try:
+            for view in self._referenced(sql):
+                self._register(con, view)
+            table = self._fetch(con, sql, limit)
+            self.truncated = is_truncated(table)
+            return table
+        except duckdb.IOException as exc:
+            raise StorageError(f"query failed reading the lake: {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {_first_line(exc)}") from exc
+        finally:
+            con.close()
+            self.seconds = time.perf_counter() - started
+
+    def files(self, view: View) -> list[str]:
+        """Lake-relative files behind a view (only the current ones for Silver)."""
+        if view.dataset is None:
+            return [f.path for f in self.storage.files(view.tier)]
+        ds = view.dataset
+        if view.tier != "silver":
+            return [f.path for f in self.storage.files(partitioning.dataset_dir(ds, view.tier))]
+        reader = LakeReader(self.storage)
+        paths: list[str] = []
+        for value in reader.values("silver", ds):
+            for name in self.storage.list_dir(partitioning.value_dir(ds, value, "silver")):
+                if name.startswith("date="):
+                    paths.extend(silver_files(self.storage, ds, value, name.removeprefix("date=")))
+        return paths
+
+    def _referenced(self, sql: str) -> list[View]:
+        """The views a query names; all of them when it names none (e.g. SHOW TABLES)."""
+        views = lake_views()
+        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+        named = [v for n, v in views.items() if n in words]
+        return named or list(views.values())
+
+    def _register(self, con: duckdb.DuckDBPyConnection, view: View) -> None:
+        paths = self.files(view)
+        if not paths:
+            if view.dataset is not None:
+                con.register(view.name, view.dataset.schema.empty_table())
+            return
+        full = [self.storage.full(p) for p in paths]
+        if self.storage.is_local:
+            listing = ", ".join(_quote(p) for p in full)
+            con.execute(
+                f'CREATE VIEW "{view.name}" AS SELECT * FROM '
+                f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+            )
+        else:
+            dataset = pads.dataset(full, format="parquet", filesystem=self.storage.fs)
+            con.register(view.name, dataset)
+
+    @staticmethod
+    def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None) -> pa.Table:
+        rel = con.sql(sql)
+        if rel is None:  # a statement without a result (CREATE, SET, …)
+            return pa.table({})
+        reader = rel.to_arrow_reader(BATCH_ROWS)
+        batches: list[pa.RecordBatch] = []
+        rows = 0
+        truncated = False
+        for batch in reader:
+            if limit is not None and rows + batch.num_rows > limit:
+                batches.append(batch.slice(0, limit - rows))
+                truncated = True
+                break
+            batches.append(batch)
+            rows += batch.num_rows
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        meta = {b"lakeconsole.truncated": b"true" if truncated else b"false"}
+        return table.replace_schema_metadata(meta)
+
+
+def is_truncated(table: pa.Table) -> bool:
+    """Whether `LakeSQL.query` cut the result at its row limit."""
+    meta = table.schema.metadata or {}
+    return meta.get(b"lakeconsole.truncated") == b"true"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+

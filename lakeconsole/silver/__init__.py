@@ -1,0 +1,1 @@
+"""Silver compaction: Bronze inputs, dedup, chunk writer, manifest layout, lease, compactor."""
