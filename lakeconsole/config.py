@@ -7,6 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -28,20 +29,40 @@ class StorageSettings:
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
+    timeout_s: float = 20.0
+
+    @property
+    def root_is_url(self) -> bool:
+        """Whether `root` is an `s3://` URL, which names the lake root exactly."""
+        return self.root.startswith(("s3://", "s3a://"))
+
+    @property
+    def is_s3(self) -> bool:
+        """Whether the lake lives in S3/MinIO (a `s3://` root, or use_s3 with a bucket)."""
+        return self.root_is_url or self.use_s3
 
     @property
     def url(self) -> str:
-        """The fsspec URL of the lake root."""
-        if not self.use_s3:
+        """The fsspec URL of the lake root (docs/design.md §6: an s3:// root is exact)."""
+        if self.root_is_url or not self.use_s3:
             return self.root
         prefix = self.s3_prefix.strip("/")
         return f"s3://{self.s3_bucket}/{prefix}" if prefix else f"s3://{self.s3_bucket}"
 
     def storage_options(self) -> dict[str, Any]:
         """Keyword arguments for fsspec/s3fs."""
-        if not self.use_s3:
+        if not self.is_s3:
             return {}
-        opts: dict[str, Any] = {"client_kwargs": {"region_name": self.s3_region}}
+        # Bounded waits: a hung or refused endpoint becomes an error, never a silent stall.
+        config = {
+            "connect_timeout": min(5.0, self.timeout_s),
+            "read_timeout": self.timeout_s,
+            "retries": {"max_attempts": 2, "mode": "standard"},
+        }
+        opts: dict[str, Any] = {
+            "client_kwargs": {"region_name": self.s3_region},
+            "config_kwargs": config,
+        }
         if self.s3_endpoint:
             opts["endpoint_url"] = self.s3_endpoint
         if self.s3_access_key:
@@ -62,6 +83,28 @@ class NatsSettings:
     max_ack_pending: int = 20000
     max_message_bytes: int = 1_048_576
     max_inflight_mb: int = 64
+    max_deliver: int = 10
+    nak_delay_s: float = 1.0
+    nak_delay_max_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What the writers accept beyond the schemas: the range of event times."""
+
+    min_event_date: str = "1970-01-01"
+    max_event_date: str = "2200-01-01"
+
+    def event_ns_range(self) -> tuple[int, int]:
+        """[min, max) of ts_event_ns in nanoseconds (UTC midnights of the two dates)."""
+        return _midnight_ns(self.min_event_date), _midnight_ns(self.max_event_date)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Service lifecycle."""
+
+    stop_grace_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +154,8 @@ class Settings:
 
     storage: StorageSettings = field(default_factory=StorageSettings)
     nats: NatsSettings = field(default_factory=NatsSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
     parquet: ParquetSettings = field(default_factory=ParquetSettings)
@@ -119,7 +164,7 @@ class Settings:
     source: str = "defaults"
 
 
-# The seed's environment names, mapped to dotted keys.
+# The environment names of docs/design.md §6, mapped to dotted keys.
 ENVIRONMENT: dict[str, str] = {
     "DATA_ROOT": "storage.root",
     "USE_S3": "storage.use_s3",
@@ -271,11 +316,39 @@ def _validate(s: Settings, source: str) -> None:
         (s.silver.target_file_mb > 0, "silver.target_file_mb", "must be > 0"),
         (s.silver.workers > 0, "silver.workers", "must be > 0"),
         (s.console.refresh_hz > 0, "console.refresh_hz", "must be > 0"),
-        (not s.storage.use_s3 or bool(s.storage.s3_bucket), "storage.s3_bucket",
-         "is required when storage.use_s3 is true"),
+        (not s.storage.use_s3 or s.storage.root_is_url or bool(s.storage.s3_bucket),
+         "storage.s3_bucket", "is required when storage.use_s3 is true and root is not s3://"),
+        (s.storage.timeout_s > 0, "storage.timeout_s", "must be > 0"),
+        (s.nats.max_deliver > 0, "nats.max_deliver", "must be > 0"),
+        (s.nats.nak_delay_s > 0, "nats.nak_delay_s", "must be > 0"),
+        (s.nats.nak_delay_max_s >= s.nats.nak_delay_s, "nats.nak_delay_max_s",
+         "must be >= nats.nak_delay_s"),
+        (s.service.stop_grace_s >= 0, "service.stop_grace_s", "must be >= 0"),
         (s.nats.max_ack_pending > 0, "nats.max_ack_pending", "must be > 0"),
         (s.nats.max_inflight_mb > 0, "nats.max_inflight_mb", "must be > 0"),
     ]
     for ok, key, why in checks:
         if not ok:
             raise ConfigError(f"{source}: key '{key}' {why}")
+    _validate_event_dates(s.ingest, source)
+
+
+def _midnight_ns(day: str) -> int:
+    d = date.fromisoformat(day)
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def _validate_event_dates(ingest: IngestSettings, source: str) -> None:
+    for key in ("min_event_date", "max_event_date"):
+        text = getattr(ingest, key)
+        try:
+            ns = _midnight_ns(text)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: key 'ingest.{key}' must be YYYY-MM-DD, got {text!r}"
+            ) from None
+        if not 0 <= ns < 2**63:
+            raise ConfigError(f"{source}: key 'ingest.{key}' must be within 1970..2262")
+    low, high = ingest.event_ns_range()
+    if low >= high:
+        raise ConfigError(f"{source}: key 'ingest.max_event_date' must be after min_event_date")

@@ -29,3 +29,18 @@ class QueryError(LakeError):
 
 class IngestError(LakeError):
     """The NATS side (connection, streams, consumers, acks) failed."""
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """One line naming what failed: the exception type and the first line of its message.
+
+    Third-party errors (botocore, msgspec, Arrow) can carry pages of text or a whole
+    payload; logs and quarantine reasons keep one bounded line.
+    """
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class CorruptFileError(StorageError):
+    """A stored file is damaged: failed CRC, undecodable, or contradicts its own metadata."""

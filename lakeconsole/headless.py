@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -10,6 +11,7 @@ import sys
 from lakeconsole import __version__
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
+from lakeconsole.errors import describe
 from lakeconsole.service import Service
 
 log = logging.getLogger("lakeconsole")
@@ -25,7 +27,7 @@ def banner(settings: Settings, nats_url: str) -> str:
         f"LAKE SERVICE  (lakeconsole {__version__})",
         RULE,
         f"  NATS:    {nats_url}",
-        f"  Storage: {'S3' if settings.storage.use_s3 else 'local'}  {root}",
+        f"  Storage: {'S3' if settings.storage.is_s3 else 'local'}  {root}",
         f"  Bronze:  {root}/bronze  ({b.max_events} events / {b.max_age_s:g} s)",
         f"  Gold:    {root}/gold  ({g.max_records} records / {g.max_age_s:g} s)",
         f"  Config:  {settings.source}",
@@ -74,10 +76,17 @@ async def _main(settings: Settings) -> int:
     log.info("stopping: flushing buffers and acking")
     if not starting.done():
         starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
     elif starting.exception() is not None:
-        log.error("start failed: %s", starting.exception())
+        log.error("start failed: %s", describe(starting.exception() or Exception()))
         await service.stop()
         return 1
-    await service.stop()
+    unwritten = await service.stop()
+    if unwritten:
+        log.error("stopped with %d messages not written (storage still failing after %g s); "
+                  "they stay in NATS and will be redelivered", unwritten,
+                  settings.service.stop_grace_s)
+        return 1
     log.info("stopped cleanly")
     return 0

@@ -7,7 +7,6 @@ directly. Listeners get plain dataclasses from `lakeconsole.events`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -18,7 +17,7 @@ import pyarrow as pa
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.errors import LakeError
+from lakeconsole.errors import describe as describe_error
 from lakeconsole.ingest.bus import NATSBus
 from lakeconsole.ingest.embedded import EmbeddedNATS
 from lakeconsole.ingest.stream_writers import BronzeWriter, GoldWriter, StreamWriter
@@ -28,6 +27,11 @@ from lakeconsole.query.readers import LakeReader
 log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
 LAG_INTERVAL_S = 2.0
+# Only temp files this old are swept at start: a younger one may be another instance's
+# write in progress on the same root (a crashed writer's leftovers are hidden anyway).
+TEMP_MAX_AGE_S = 600.0
+STORAGE_RETRY_FIRST_S = 0.5
+STORAGE_RETRY_MAX_S = 30.0
 DEMO_RATE = 2000.0
 
 
@@ -75,10 +79,8 @@ class Service:
         return self.embedded.url if self.embedded else self.settings.nats.url
 
     async def start(self) -> None:
-        """Sweep temp files, start NATS if embedded, connect, start the writers."""
-        swept = await asyncio.to_thread(self.storage.sweep_temp)
-        if swept:
-            log.info("swept %d stale temp files", len(swept))
+        """Wait for storage (sweeping temp files), start NATS if embedded, connect, write."""
+        await self._wait_for_storage()
         if self.demo or self.settings.nats.embedded:
             self.embedded = EmbeddedNATS(self._embedded_store())
             await asyncio.to_thread(self.embedded.start)
@@ -86,38 +88,65 @@ class Service:
         for writer in self.writers:
             await writer.start(self.bus)
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._poll_lag()))
+        self._tasks.append(loop.create_task(self._poll_lag(), name="lag poll"))
         if self.demo:
-            self._tasks.append(loop.create_task(self._run_demo_feed()))
+            self._tasks.append(loop.create_task(self._run_demo_feed(), name="demo feed"))
         self._started = True
+
+    async def _wait_for_storage(self) -> None:
+        """Sweep stale temp files; while storage fails, report it and retry with backoff."""
+        pause = STORAGE_RETRY_FIRST_S
+        while True:
+            try:
+                swept = await asyncio.to_thread(self.storage.sweep_temp, TEMP_MAX_AGE_S)
+                break
+            except Exception as exc:  # unreachable endpoint, bad credentials, full disk…
+                self.emit(ev.ErrorRaised(
+                    "storage", f"{describe_error(exc)}; retrying in {pause:g} s"))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, STORAGE_RETRY_MAX_S)
+        if pause > STORAGE_RETRY_FIRST_S:
+            log.info("storage %s is reachable again", self.storage.url)
+        if swept:
+            log.info("swept %d stale temp files", len(swept))
 
     def _embedded_store(self) -> Path:
         if self.storage.is_local:
             return Path(self.storage.root).parent / "nats"
         return Path("data/nats")
 
-    async def stop(self) -> None:
-        """Flush every buffer, ack, disconnect; always stop the embedded server."""
+    async def stop(self) -> int:
+        """Flush every buffer, ack, disconnect; always stop the embedded server.
+
+        While storage fails, the final flush is retried for `service.stop_grace_s`; returns
+        how many messages were still unwritten then (given back to NATS, nothing lost).
+        """
+        unwritten = 0
         try:
             await self._stop_tasks()
-            for writer in self.writers:
-                try:
-                    await writer.stop()
-                except LakeError as exc:
-                    self.emit(ev.ErrorRaised("stop", str(exc)))
+            grace = self.settings.service.stop_grace_s
+            results = await asyncio.gather(*(w.stop(grace) for w in self.writers),
+                                           return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    self.emit(ev.ErrorRaised("stop", describe_error(result)))
+                else:
+                    unwritten += result
             await self.bus.close()
         finally:
             if self.embedded is not None:
                 await asyncio.to_thread(self.embedded.stop)
                 self.embedded = None
             self._started = False
+        return unwritten
 
     async def _stop_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task, result in zip(self._tasks, results, strict=True):
+            if isinstance(result, Exception):  # a background task that died unobserved
+                self.emit(ev.ErrorRaised(task.get_name(), describe_error(result)))
         self._tasks.clear()
 
     def buffer_counts(self) -> dict[str, int]:
@@ -135,8 +164,8 @@ class Service:
                     continue
                 try:
                     lag = await self.bus.consumer_lag(writer.stream, writer.spec.durable)
-                except LakeError as exc:
-                    log.debug("lag poll failed: %s", exc)
+                except Exception as exc:  # a NATS hiccup: the next poll tries again
+                    log.debug("lag poll failed: %s", describe_error(exc))
                     continue
                 self.emit(ev.ConsumerLag(writer.spec.durable, lag["num_pending"],
                                          lag["num_ack_pending"], lag["num_redelivered"]))
@@ -146,8 +175,8 @@ class Service:
 
         try:
             await run_feed(self.bus, DEMO_RATE)
-        except LakeError as exc:
-            self.emit(ev.ErrorRaised("demo feed", str(exc)))
+        except Exception as exc:  # nats-py raises its own types too
+            self.emit(ev.ErrorRaised("demo feed", describe_error(exc)))
 
     # -- compaction and queries (blocking: call from a thread) ---------------------------
     # DuckDB and the compactor are imported on first use: headless ingest never needs them.

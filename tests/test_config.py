@@ -44,6 +44,11 @@ def test_full_file_is_read(clean_env: Path) -> None:
     assert s.storage.url == "s3://desk-lake/prod"
     assert s.storage.storage_options() == {
         "client_kwargs": {"region_name": "eu-west-1"},
+        "config_kwargs": {
+            "connect_timeout": 5.0,
+            "read_timeout": 20.0,
+            "retries": {"max_attempts": 2, "mode": "standard"},
+        },
         "endpoint_url": "http://127.0.0.1:9000",
         "key": "AKIA",
         "secret": "s3cret",
@@ -272,3 +277,37 @@ def test_settings_are_frozen(clean_env: Path) -> None:
     with pytest.raises(AttributeError):
         s.bronze.max_events = 1  # type: ignore[misc]
     assert isinstance(s, Settings)
+
+
+def test_s3_data_root_is_the_root_exactly(clean_env: Path) -> None:
+    """DATA_ROOT=s3://lake names the root: no default S3_PREFIX is added under it."""
+    env = {"DATA_ROOT": "s3://lake", "USE_S3": "true", "S3_ENDPOINT": "http://127.0.0.1:9"}
+    s = load_settings(env=env)
+    assert s.storage.url == "s3://lake"
+    assert s.storage.is_s3
+    assert s.storage.storage_options()["endpoint_url"] == "http://127.0.0.1:9"
+    # Without USE_S3 and without a bucket, an s3:// root is still S3, with its endpoint.
+    s = load_settings(env={"DATA_ROOT": "s3://lake/desk/", "S3_ENDPOINT": "http://127.0.0.1:9"})
+    assert s.storage.url == "s3://lake/desk/"
+    assert s.storage.storage_options()["endpoint_url"] == "http://127.0.0.1:9"
+    # The bucket/prefix pair still names the root when DATA_ROOT is a local path.
+    s = load_settings(env={"USE_S3": "1", "S3_BUCKET": "lake"})
+    assert s.storage.url == "s3://lake/lake"
+
+
+def test_s3_storage_has_bounded_timeouts(clean_env: Path) -> None:
+    s = load_settings(env={"DATA_ROOT": "s3://lake"}, overrides={"storage.timeout_s": 2.5})
+    config = s.storage.storage_options()["config_kwargs"]
+    assert (config["connect_timeout"], config["read_timeout"]) == (2.5, 2.5)
+
+
+def test_event_date_range_is_checked(clean_env: Path, tmp_path: Path) -> None:
+    s = load_settings(env={})
+    assert s.ingest.event_ns_range() == (0, 7_258_118_400 * 10**9)  # 1970 .. 2200-01-01
+    bad = tmp_path / "dates.toml"
+    bad.write_text('[ingest]\nmax_event_date = "2300-01-01"\n')
+    with pytest.raises(ConfigError, match=r"dates.toml: key 'ingest.max_event_date'"):
+        load_settings(bad, env={})
+    bad.write_text('[ingest]\nmin_event_date = "yesterday"\n')
+    with pytest.raises(ConfigError, match=r"key 'ingest.min_event_date' must be YYYY-MM-DD"):
+        load_settings(bad, env={})

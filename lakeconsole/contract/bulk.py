@@ -48,7 +48,7 @@ class BulkDecoder:
                 read_options=self._read,
                 parse_options=self._parse,
             )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        except Exception:  # anything Arrow cannot prove valid: the exact path decides
             return None
         if table.num_rows != len(messages) or not self._valid(table):
             return None
@@ -57,6 +57,10 @@ class BulkDecoder:
     def _valid(self, table: pa.Table) -> bool:
         """The checks the per-message decoder makes beyond what Arrow's types enforce."""
         if any(table.column(n).null_count for n in self._required):
+            return False
+        try:
+            table.validate(full=True)  # Arrow's JSON reader lets invalid UTF-8 through
+        except pa.ArrowInvalid:
             return False
         for name in ("ts_event_ns", "ts_recv_ns"):
             low = pc.min(table.column(name)).as_py()

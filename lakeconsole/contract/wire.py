@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeconsole.contract.schemas import BRONZE_BODIES, Dataset
+from lakeconsole.errors import describe
 
 _INT_BOUNDS = {
     pa.int8(): (-(2**7), 2**7 - 1),
@@ -40,7 +41,8 @@ def _event_struct(schema_id: str, forbid_unknown: bool) -> type[msgspec.Struct]:
     fields: list[Any] = [("ts_event_ns", _NS)]
     fields += [(n, _annotation(n, t)) for n, t in BRONZE_BODIES[schema_id]]
     seq = _annotation("seq", pa.int64())  # bounded: an out-of-range seq must not reach Arrow
-    fields += [("seq", seq), ("ts_recv_ns", _NS | None, None), ("source", str, "nats")]
+    # An explicit null is as good as absent (the bulk path cannot tell them apart).
+    fields += [("seq", seq), ("ts_recv_ns", _NS | None, None), ("source", str | None, "nats")]
     return msgspec.defstruct(
         schema_id.replace(".", "_"), fields, forbid_unknown_fields=forbid_unknown
     )
@@ -74,6 +76,26 @@ class Decoded:
         return f"Decoded(events={self.events!r}, bad={self.bad!r}, unknown={self.unknown_fields})"
 
 
+def not_json(exc: BaseException) -> str:
+    """The quarantine reason of a message that does not parse."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid UTF-8: {describe(exc)}"
+    return f"not valid JSON: {describe(exc)}"
+
+
+def describe_invalid(exc: BaseException) -> str:
+    """The quarantine reason of an element that parses but breaks the schema."""
+    return str(exc)[:300] if isinstance(exc, msgspec.ValidationError) else describe(exc)
+
+
+def element_bytes(item: Any, message: bytes) -> bytes:
+    """One element of a batch as JSON; the whole message if it cannot be re-encoded."""
+    try:
+        return msgspec.json.encode(item)
+    except Exception:
+        return message
+
+
 class BronzeDecoder:
     """Decodes Bronze wire messages of one dataset; the fast path assumes clean input."""
 
@@ -89,7 +111,7 @@ class BronzeDecoder:
         """Decode one message; never raises, bad input is returned with a reason."""
         try:
             obj = self._fast.decode(data)
-        except msgspec.DecodeError:
+        except Exception:  # any failure (UnicodeDecodeError, RecursionError…): find out why
             return self._decode_slow(data)
         return Decoded(events=obj if isinstance(obj, list) else [obj])
 
@@ -97,8 +119,8 @@ class BronzeDecoder:
         """Element by element, so one bad event in a batch does not lose the good ones."""
         try:
             obj = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            return Decoded(bad=[BadMessage(data, f"not valid JSON: {exc}")])
+        except Exception as exc:  # msgspec raises more than DecodeError on hostile input
+            return Decoded(bad=[BadMessage(data, not_json(exc))])
         if isinstance(obj, dict):
             return self._convert_all([obj], data, batch=False)
         if isinstance(obj, list):
@@ -109,15 +131,15 @@ class BronzeDecoder:
         out = Decoded()
         for i, item in enumerate(items):
             where = f"element {i}: " if batch else ""
-            raw = msgspec.json.encode(item) if batch else data
+            raw = element_bytes(item, data) if batch else data
             if not isinstance(item, dict):
                 out.bad.append(BadMessage(raw, f"{where}expected a JSON object"))
                 continue
             out.unknown_fields += len(item.keys() - self._known)
             try:
                 out.events.append(msgspec.convert(item, self._lenient))
-            except msgspec.ValidationError as exc:
-                out.bad.append(BadMessage(raw, f"{where}{exc}"))
+            except Exception as exc:
+                out.bad.append(BadMessage(raw, f"{where}{describe_invalid(exc)}"))
         return out
 
     def to_table(self, events: list[Any], recv_ns: int) -> pa.Table:
@@ -128,7 +150,9 @@ class BronzeDecoder:
         arrays = [
             pa.array(list(map(self._getters[f.name], events)), type=f.type) for f in schema
         ]
-        recv_i = schema.get_field_index("ts_recv_ns")
-        if arrays[recv_i].null_count:
-            arrays[recv_i] = pc.fill_null(arrays[recv_i], pa.scalar(recv_ns, pa.int64()))
+        defaults = {"ts_recv_ns": pa.scalar(recv_ns, pa.int64()), "source": pa.scalar("nats")}
+        for name, value in defaults.items():
+            i = schema.get_field_index(name)
+            if arrays[i].null_count:
+                arrays[i] = pc.fill_null(arrays[i], value)
         return pa.Table.from_arrays(arrays, schema=schema)

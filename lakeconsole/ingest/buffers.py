@@ -9,8 +9,10 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from lakeconsole.contract.bulk import BulkDecoder
+from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import Dataset
 from lakeconsole.contract.wire import Decoded
+from lakeconsole.errors import describe
 from lakeconsole.ingest.messages import Delivery
 from lakeconsole.lake.quarantine import QuarantineRecord
 
@@ -51,6 +53,26 @@ class Buffer:
         self.deliveries, self.opened = [], 0.0
         return taken
 
+    def subset(self, stream_seqs: set[int]) -> Buffer:
+        """The part of this buffer that the messages with these stream sequences carried."""
+        raw = [(d, s) for d, s in zip(self.raw, self.raw_seqs, strict=True) if s in stream_seqs]
+        events = [(e, s) for e, s in zip(self.events, self.event_seqs, strict=True)
+                  if s in stream_seqs]
+        return Buffer(
+            [d for d, _ in raw], [s for _, s in raw], [e for e, _ in events],
+            [s for _, s in events], [d for d in self.deliveries if d.stream_seq in stream_seqs],
+            self.opened,
+        )
+
+    def restore(self, batch: Buffer) -> None:
+        """Put a batch that could not be written back, to be flushed again."""
+        self.raw.extend(batch.raw)
+        self.raw_seqs.extend(batch.raw_seqs)
+        self.events.extend(batch.events)
+        self.event_seqs.extend(batch.event_seqs)
+        self.deliveries.extend(batch.deliveries)
+        self.opened = self.opened or batch.opened
+
 
 @dataclass
 class Assembled:
@@ -64,36 +86,110 @@ class Assembled:
 
 
 def assemble(
-    subject: str, batch: Buffer, decoder: Decoder, bulk: BulkDecoder | None, recv_ns: int
+    subject: str,
+    batch: Buffer,
+    decoder: Decoder,
+    bulk: BulkDecoder | None,
+    recv_ns: int,
+    limits: EventLimits,
 ) -> Assembled:
-    """One table of every row in `batch`; runs on the flush thread."""
+    """One table of every good row in `batch`, and the rejects; runs on the flush thread."""
     out = Assembled(decoder.dataset.schema.empty_table(), [], [])
+    raws = {d.stream_seq: d.data for d in batch.deliveries}
     parts = []
     if batch.raw:
         table = bulk.decode(batch.raw, recv_ns) if bulk is not None else None
         if table is None:  # something is off: decode one by one for exact reasons
-            table = _decode_each(subject, batch, decoder, recv_ns, out)
+            events, seqs = _decode_each(subject, batch, decoder, recv_ns, out)
+            table = _to_table(subject, events, seqs, decoder, recv_ns, out, raws)
         else:
             out.stream_seqs.extend(batch.raw_seqs)
         parts.append(table)
     if batch.events:
-        parts.append(decoder.to_table(batch.events, recv_ns))
-        out.stream_seqs.extend(batch.event_seqs)
+        parts.append(_to_table(subject, batch.events, batch.event_seqs, decoder, recv_ns, out,
+                               raws))
     if parts:
         out.table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    _apply_limits(subject, out, limits, decoder.dataset, raws, recv_ns)
     return out
 
 
 def _decode_each(
     subject: str, batch: Buffer, decoder: Decoder, recv_ns: int, out: Assembled
-) -> pa.Table:
+) -> tuple[list[Any], list[int]]:
     events: list[Any] = []
+    seqs: list[int] = []
     for data, seq in zip(batch.raw, batch.raw_seqs, strict=True):
         decoded = decoder.decode(data)
         out.unknown_fields += decoded.unknown_fields
         events.extend(decoded.events)
-        out.stream_seqs.extend(itertools.repeat(seq, len(decoded.events)))
+        seqs.extend(itertools.repeat(seq, len(decoded.events)))
         out.rejects.extend(
             QuarantineRecord(recv_ns, subject, seq, bad.reason, bad.raw) for bad in decoded.bad
         )
-    return decoder.to_table(events, recv_ns)
+    return events, seqs
+
+
+def _to_table(
+    subject: str,
+    events: list[Any],
+    seqs: list[int],
+    decoder: Decoder,
+    recv_ns: int,
+    out: Assembled,
+    raws: dict[int, bytes],
+) -> pa.Table:
+    """Events as a table; an event Arrow cannot hold (a lone surrogate…) is quarantined."""
+    try:
+        table = decoder.to_table(events, recv_ns)
+    except Exception:
+        return _to_table_each(subject, events, seqs, decoder, recv_ns, out, raws)
+    out.stream_seqs.extend(seqs)
+    return table
+
+
+def _to_table_each(
+    subject: str,
+    events: list[Any],
+    seqs: list[int],
+    decoder: Decoder,
+    recv_ns: int,
+    out: Assembled,
+    raws: dict[int, bytes],
+) -> pa.Table:
+    tables = []
+    for event, seq in zip(events, seqs, strict=True):
+        try:
+            tables.append(decoder.to_table([event], recv_ns))
+        except Exception as exc:
+            reason = f"cannot be stored: {describe(exc)}"
+            out.rejects.append(QuarantineRecord(recv_ns, subject, seq, reason, raws[seq]))
+            continue
+        out.stream_seqs.append(seq)
+    return pa.concat_tables(tables) if tables else decoder.dataset.schema.empty_table()
+
+
+def _apply_limits(
+    subject: str,
+    out: Assembled,
+    limits: EventLimits,
+    dataset: Dataset,
+    raws: dict[int, bytes],
+    recv_ns: int,
+) -> None:
+    """Move rows outside the event-time range or with unusable partition values to rejects."""
+    problems = limits.row_problems(out.table, dataset)
+    if not problems:
+        return
+    feed_seqs = out.table.column("seq").to_pylist()
+    seen: set[tuple[int, str]] = set()
+    for row, why in sorted(problems.items()):
+        stream_seq = out.stream_seqs[row]
+        if (stream_seq, why) in seen:
+            continue  # one record per message and reason (a Gold payload has many rows)
+        seen.add((stream_seq, why))
+        reason = f"{why} (event seq={feed_seqs[row]})"
+        out.rejects.append(QuarantineRecord(recv_ns, subject, stream_seq, reason, raws[stream_seq]))
+    keep = [i not in problems for i in range(out.table.num_rows)]
+    out.table = out.table.filter(pa.array(keep))
+    out.stream_seqs = [s for s, k in zip(out.stream_seqs, keep, strict=True) if k]

@@ -6,8 +6,8 @@ one subscription on a private inbox (with direct dispatch, see
 (``$JS.API.CONSUMER.MSG.NEXT``) so that the number of messages requested or held by the
 application never exceeds a fixed credit: memory stays bounded whatever the backlog.
 
-It uses its `NATSBus` for the connection (``bus.nc``), durable acks (``bus.ack_many``)
-and state reports (``bus.emit``); the bus creates, registers and stops consumers.
+It needs only a small `Acker` of its connection: the client (``nc``), durable acks, naks
+and state reports. `NATSBus` is one; it creates, registers and stops consumers.
 """
 
 from __future__ import annotations
@@ -19,16 +19,14 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
 
+from nats.aio.client import Client as NATSClient
 from nats.aio.subscription import Subscription
 
-from lakeconsole.ingest.messages import NAK, Delivery
+from lakeconsole.ingest.messages import Delivery, nak_payload
 from lakeconsole.ingest.protocol import FastClient, direct_subscribe, parse_status
-
-if TYPE_CHECKING:
-    from lakeconsole.ingest.bus import NATSBus
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,20 @@ _NS = 1_000_000_000
 
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+HANDLER_FAILED_DELAY_S = 5.0  # a handler that raised must not spin the message round at once
+
+
+class Acker(Protocol):
+    """What a consumer needs of its connection: the client, acks, naks and state reports."""
+
+    @property
+    def nc(self) -> NATSClient: ...
+
+    async def ack_many(self, deliveries: Sequence[Delivery], timeout: float = 5.0) -> int: ...
+
+    async def nak(self, deliveries: Iterable[Delivery], delay: float | None = None) -> None: ...
+
+    def emit(self, state: str, detail: str = "") -> None: ...
 # A pull never asks for less than one maximum-size NATS message (1 MiB by default):
 # the server answers a pull whose max_bytes is below the next message's size with an error.
 MIN_PULL_BYTES = 1024 * 1024
@@ -68,7 +80,7 @@ class PullConsumer:
 
     def __init__(
         self,
-        bus: NATSBus,
+        acker: Acker,
         stream: str,
         durable: str,
         handler: Handler,
@@ -81,7 +93,7 @@ class PullConsumer:
         on_stop: Callable[[PullConsumer], None] | None = None,
         recreate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.bus = bus
+        self.acker = acker
         self.stream = stream
         self.durable = durable
         self.credit = max(1, credit)
@@ -139,9 +151,16 @@ class PullConsumer:
         self._wake.set()
 
     async def ack_many(self, deliveries: Sequence[Delivery], timeout: float = 5.0) -> int:
-        """Durably ack ``deliveries`` via the bus, then release their credit; return confirmed."""
+        """Durably ack ``deliveries`` via the acker, then release their credit; return confirmed."""
         try:
-            return await self.bus.ack_many(deliveries, timeout=timeout)
+            return await self.acker.ack_many(deliveries, timeout=timeout)
+        finally:
+            self.release(len(deliveries), payload_bytes(deliveries))
+
+    async def nak(self, deliveries: Sequence[Delivery], delay: float | None = None) -> None:
+        """Ask for redelivery after ``delay`` seconds, then release their credit (always)."""
+        try:
+            await self.acker.nak(deliveries, delay=delay)
         finally:
             self.release(len(deliveries), payload_bytes(deliveries))
 
@@ -170,14 +189,14 @@ class PullConsumer:
     # -- subscription & accounting ----------------------------------------------------
 
     async def _subscribe(self) -> None:
-        self._inbox = self.bus.nc.new_inbox()
+        self._inbox = self.acker.nc.new_inbox()
         # No local queue limit: the credit, not nats-py, bounds what can pile up here.
-        self._sub = await direct_subscribe(self.bus.nc, self._inbox + ".*", self._on_raw)
+        self._sub = await direct_subscribe(self.acker.nc, self._inbox + ".*", self._on_raw)
 
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            nc = self.bus.nc
+            nc = self.acker.nc
             if isinstance(nc, FastClient):
                 nc.direct.pop(sub._id, None)
             with contextlib.suppress(Exception):
@@ -192,7 +211,7 @@ class PullConsumer:
         await self._unsubscribe()
         self._live.clear()
         self._requested = 0
-        if self.bus.nc.is_connected:
+        if self.acker.nc.is_connected:
             await self._subscribe()
         self._wake.set()
 
@@ -233,10 +252,10 @@ class PullConsumer:
 
     async def _handler_failed(self, delivery: Delivery, exc: Exception) -> None:
         # A failing handler must neither leak credit nor park the message until ack_wait.
-        self.bus.emit("error", f"handler failed on {delivery.subject}: {exc!r}")
+        self.acker.emit("error", f"handler failed on {delivery.subject}: {exc!r}")
         self.release(1, len(delivery.data))
         with contextlib.suppress(Exception):
-            await self.bus.nc.publish(delivery.reply, NAK)
+            await self.acker.nc.publish(delivery.reply, nak_payload(HANDLER_FAILED_DELAY_S))
 
     def _on_status(self, inbox_subject: str, headers: bytes | None) -> None:
         self._active = True
@@ -255,7 +274,7 @@ class PullConsumer:
         if not self._live:
             self._requested = 0  # nothing live: whatever was not delivered never will be
         if not _pull_ended_normally(status, text):
-            self.bus.emit("error", f"consumer {self.stream}/{self.durable}: {status} {text}")
+            self.acker.emit("error", f"consumer {self.stream}/{self.durable}: {status} {text}")
             # Back off so a deleted consumer or a full waiting queue is not hammered.
             self._retry_at = time.monotonic() + 1.0
             gone = status == "503" or "Consumer Deleted" in text
@@ -269,7 +288,7 @@ class PullConsumer:
         try:
             await self._recreate()
             await self.reset("consumer recreated")
-            self.bus.emit("connected", f"consumer {self.stream}/{self.durable} recreated")
+            self.acker.emit("connected", f"consumer {self.stream}/{self.durable} recreated")
         except Exception as exc:  # the next failing pull will try again
             log.warning("cannot recreate %s/%s: %s", self.stream, self.durable, exc)
         finally:
@@ -303,7 +322,7 @@ class PullConsumer:
             await self._pull_as_needed()
 
     async def _pull_as_needed(self) -> None:
-        nc = self.bus.nc
+        nc = self.acker.nc
         while self._sub is not None and nc.is_connected and (n := self._wanted()) > 0:
             reply = f"{self._inbox}.{next(self._req_ids)}"
             n = self._first_pull_cap(n, nc.max_payload)

@@ -13,20 +13,21 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
 from lakeconsole.contract.bulk import BulkDecoder, is_single_object
 from lakeconsole.contract.gold import GoldDecoder
+from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import DATASETS, Dataset
 from lakeconsole.contract.wire import BronzeDecoder
-from lakeconsole.errors import LakeError
+from lakeconsole.errors import StorageError, describe
 from lakeconsole.ingest.buffers import Assembled, Buffer, Decoder, assemble
 from lakeconsole.ingest.bus import NATSBus
-from lakeconsole.ingest.consumer import PullConsumer, payload_bytes
+from lakeconsole.ingest.consumer import PullConsumer
 from lakeconsole.ingest.messages import Delivery
-from lakeconsole.lake.batch_writer import PartitionedWriter, WrittenFile
+from lakeconsole.lake.batch_writer import PartialWriteError, PartitionedWriter, WrittenFile
 from lakeconsole.lake.parquet import Encoding
 from lakeconsole.lake.quarantine import QuarantineRecord, write_records
 from lakeconsole.lake.storage import Storage
@@ -47,8 +48,23 @@ class WriterSpec:
     durable: str
 
 
+@dataclass
+class FlushOutcome:
+    """What one flush wrote, and the stream sequences whose rows it could not write."""
+
+    files: list[WrittenFile]
+    ready: Assembled
+    failed_seqs: set[int] = field(default_factory=set)
+    error: Exception | None = None
+
+
 class StreamWriter:
-    """One durable pull consumer feeding per-dataset buffers that flush to storage."""
+    """One durable pull consumer feeding per-dataset buffers that flush to storage.
+
+    Every boundary where third-party code runs (decoding, Arrow, storage, NATS) catches
+    whatever it raises: a message is then quarantined, or given back to NATS with a
+    growing delay and its credit released; no failure leaks credit or stops a loop.
+    """
 
     def __init__(self, spec: WriterSpec, storage: Storage, settings: Settings, emit: Emit) -> None:
         self.spec = spec
@@ -58,6 +74,7 @@ class StreamWriter:
         self.writer = PartitionedWriter(
             storage, Encoding(settings.parquet.compression, settings.parquet.compression_level)
         )
+        self.limits = EventLimits(*settings.ingest.event_ns_range())
         self.datasets = {d.subject: d for d in DATASETS if d.tier == spec.tier}
         self.decoders: dict[str, Decoder] = {s: _decoder(d) for s, d in self.datasets.items()}
         self.bulk = {s: BulkDecoder(d) for s, d in self.datasets.items() if d.tier == "bronze"}
@@ -72,6 +89,7 @@ class StreamWriter:
         self.consumer: PullConsumer | None = None
         self.stream = ""
         self._ticker: asyncio.Task[None] | None = None
+        self._stopping = False  # failed flushes keep their batch to retry, instead of a nak
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -92,16 +110,34 @@ class StreamWriter:
         )
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
-    async def stop(self) -> None:
-        """Stop pulling, flush every buffer, ack what was written."""
+    async def stop(self, grace_s: float = 0.0) -> int:
+        """Stop pulling, flush (retrying for up to `grace_s` while storage fails), ack.
+
+        Returns how many messages could not be written; they are given back to NATS.
+        """
         if self.consumer is not None:
             await self.consumer.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await self.flush_all()
+        self._stopping = True
+        deadline = time.monotonic() + grace_s
+        pause = 0.5
+        while True:
+            await self.flush_all()
+            left = self._unwritten()
+            remaining = deadline - time.monotonic()
+            if not left or remaining <= 0:
+                break
+            log.warning("stopping: %d %s messages not written yet; retrying in %.1f s",
+                        left, self.spec.tier, min(pause, remaining))
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, 5.0)
+        if left:
+            await self._nak(self._take_unwritten())
         self._report()  # final counts: empty buffers, and what the last flushes counted
+        return left
 
     async def flush_all(self) -> None:
         """Flush every non-empty buffer and the quarantine now."""
@@ -115,13 +151,28 @@ class StreamWriter:
         """Events waiting per dataset name."""
         return {self.names[s]: len(b) for s, b in self.buffers.items()}
 
+    def _unwritten(self) -> int:
+        return sum(len(b.deliveries) for b in self.buffers.values()) + len(self.quarantine_acks)
+
+    def _take_unwritten(self) -> list[Delivery]:
+        left = [d for b in self.buffers.values() for d in b.take().deliveries]
+        left += self.quarantine_acks
+        self.quarantine, self.quarantine_acks = [], []
+        return left
+
     # -- receiving -------------------------------------------------------------------
 
     def _on_message(self, msg: Delivery) -> None:
         """Buffer a message (decoded now, or raw for the bulk path); never raises."""
+        try:
+            self._receive(msg)
+        except Exception as exc:  # a decoder bug must quarantine the message, not loop it
+            self._reject(msg, f"cannot be handled: {describe(exc)}", [msg.data], ack=True)
+
+    def _receive(self, msg: Delivery) -> None:
         subject, data = msg.subject, msg.data
         if subject not in self.decoders:
-            self._reject(msg, f"unknown subject {subject!r}", [data], ack=True)
+            self._reject(msg, f"unknown subject {_clip(subject)!r}", [data], ack=True)
             return
         if len(data) > self.settings.nats.max_message_bytes:
             limit = self.settings.nats.max_message_bytes
@@ -147,6 +198,10 @@ class StreamWriter:
         self.unknown_fields += decoded.unknown_fields
         for bad in decoded.bad:
             self._reject(msg, bad.reason, [bad.raw], ack=not decoded.events)
+        if not decoded.events and not decoded.bad:
+            # `[]` or a payload without levels: nothing to write, but it must be acked,
+            # and a record of it is kept rather than dropping it silently.
+            self._reject(msg, "the message holds no events", [msg.data], ack=True)
         if decoded.events:
             buf.events.extend(decoded.events)
             buf.event_seqs.extend(itertools.repeat(msg.stream_seq, len(decoded.events)))
@@ -173,61 +228,103 @@ class StreamWriter:
     async def _flush_task(self, subject: str) -> None:
         """Flush once, then again while the buffer refilled past max_events meanwhile."""
         try:
-            await self._flush(subject)
-            while len(self.buffers[subject]) >= self.spec.max_events:
-                await self._flush(subject)
+            while await self._flush(subject):
+                if len(self.buffers[subject]) < self.spec.max_events:
+                    break
+        except Exception as exc:  # _flush handles failures itself; this is the last guard
+            self._loop_failed(f"flush {self.names[subject]}", exc)
         finally:
             self.flushing.pop(subject, None)
 
     async def _tick(self) -> None:
-        """Flush buffers that are old enough, even when no message arrives."""
+        """Flush buffers that are old enough, even when no message arrives; never dies."""
         interval = min(0.25, self.spec.max_age_s / 4)
         while True:
             await asyncio.sleep(interval)
-            now = time.monotonic()
-            for subject, buf in self.buffers.items():
-                if buf.deliveries and now - buf.opened >= self.spec.max_age_s:
-                    self._start_flush(subject)
-            if self.quarantine and not self.quarantine_lock.locked():
-                await self._flush_quarantine()
-            self._report()
+            try:
+                await self._tick_once()
+            except Exception as exc:
+                self._loop_failed(f"{self.spec.tier} age flush", exc)
 
-    async def _flush(self, subject: str) -> None:
-        """Write the buffer's rows, then ack its messages; on failure, let them redeliver."""
+    async def _tick_once(self) -> None:
+        now = time.monotonic()
+        for subject, buf in self.buffers.items():
+            if buf.deliveries and now - buf.opened >= self.spec.max_age_s:
+                self._start_flush(subject)
+        if self.quarantine and not self.quarantine_lock.locked():
+            await self._flush_quarantine()
+        self._report()
+
+    def _loop_failed(self, where: str, exc: Exception) -> None:
+        log.error("%s: unexpected %s", where, describe(exc))
+        self.emit(ev.ErrorRaised(where, describe(exc)))
+
+    async def _flush(self, subject: str) -> bool:
+        """Write the buffer's rows, then ack; False when some messages were not written."""
         batch = self.buffers[subject].take()
         if not batch.deliveries:
-            return
+            return True
         dataset = self.datasets[subject]
+        where = f"flush {dataset.name}"
         # Bad parts of mixed messages must be durable before those messages are acked.
         if not await self._flush_quarantine():
-            await self._give_back(batch.deliveries, f"flush {dataset.name}",
-                                  LakeError("the quarantine write failed"))
-            return
+            error = StorageError("the quarantine write failed")
+            return await self._failed(subject, batch, batch.deliveries, where, error)
         started = time.perf_counter()
         try:
-            files, ready = await asyncio.to_thread(self._write_batch, subject, batch)
-        except (LakeError, OSError, ValueError) as exc:
-            await self._give_back(batch.deliveries, f"flush {dataset.name}", exc)
-            return
-        acked = await self._ack(batch.deliveries)
-        seconds = time.perf_counter() - started
+            outcome = await asyncio.to_thread(self._write_batch, subject, batch)
+        except Exception as exc:  # whatever failed (storage, Arrow, a bug): nothing is acked
+            return await self._failed(subject, batch, batch.deliveries, where, exc)
+        done = [d for d in batch.deliveries if d.stream_seq not in outcome.failed_seqs]
+        acked = await self._ack(done)
+        self._report_flush(dataset, outcome, time.perf_counter() - started, acked)
+        if outcome.error is None:
+            return True
+        failed = [d for d in batch.deliveries if d.stream_seq in outcome.failed_seqs]
+        return await self._failed(subject, batch.subset(outcome.failed_seqs), failed, where,
+                                  outcome.error)
+
+    def _write_batch(self, subject: str, batch: Buffer) -> FlushOutcome:
+        """On the flush thread: parse, quarantine the bad, write the good (all durable)."""
+        recv_ns = time.time_ns()
+        decoder, bulk = self.decoders[subject], self.bulk.get(subject)
+        ready = assemble(subject, batch, decoder, bulk, recv_ns, self.limits)
+        if ready.rejects:
+            ready.quarantine_paths = write_records(self.storage, ready.rejects,
+                                                   self.writer.encoding)
+        try:
+            files = self.writer.write(self.datasets[subject], ready.table, ready.stream_seqs)
+        except PartialWriteError as exc:
+            return FlushOutcome(exc.written, ready, exc.failed_seqs, exc.cause)
+        return FlushOutcome(files, ready)
+
+    def _report_flush(
+        self, dataset: Dataset, outcome: FlushOutcome, seconds: float, acked: int
+    ) -> None:
         flush_id = next(_FLUSH_IDS)
-        self.unknown_fields += ready.unknown_fields
-        self._emit_quarantined(ready.rejects, ready.quarantine_paths)
-        for f in files:
+        self.unknown_fields += outcome.ready.unknown_fields
+        self._emit_quarantined(outcome.ready.rejects, outcome.ready.quarantine_paths)
+        for f in outcome.files:
             self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f.partition.value,
                                  f.rows, f.bytes, seconds, acked, flush_id))
             log.info("flushed %s %s rows=%d bytes=%d ms=%.1f", dataset.name, f.path,
                      f.rows, f.bytes, seconds * 1000)
 
-    def _write_batch(self, subject: str, batch: Buffer) -> tuple[list[WrittenFile], Assembled]:
-        """On the flush thread: parse, quarantine the bad, write the good (all durable)."""
-        recv_ns = time.time_ns()
-        ready = assemble(subject, batch, self.decoders[subject], self.bulk.get(subject), recv_ns)
-        if ready.rejects:
-            ready.quarantine_paths = write_records(self.storage, ready.rejects)
-        files = self.writer.write(self.datasets[subject], ready.table, ready.stream_seqs)
-        return files, ready
+    async def _failed(
+        self,
+        subject: str,
+        batch: Buffer,
+        deliveries: list[Delivery],
+        where: str,
+        exc: Exception,
+    ) -> bool:
+        """Messages not written: keep them to retry when stopping, else give them back."""
+        if self._stopping:
+            self.buffers[subject].restore(batch)
+            log.warning("%s failed while stopping: %s", where, describe(exc))
+        else:
+            await self._give_back(deliveries, where, exc)
+        return False
 
     async def _flush_quarantine(self) -> bool:
         """Write pending quarantine records, then ack the all-bad messages; False on failure."""
@@ -237,25 +334,39 @@ class StreamWriter:
             records, self.quarantine = self.quarantine, []
             acks, self.quarantine_acks = self.quarantine_acks, []
             try:
-                paths = await asyncio.to_thread(write_records, self.storage, records)
-            except (LakeError, OSError) as exc:
-                await self._give_back(acks, "quarantine", exc)
+                paths = await asyncio.to_thread(write_records, self.storage, records,
+                                                self.writer.encoding)
+            except Exception as exc:
+                if self._stopping:
+                    self.quarantine, self.quarantine_acks = records + self.quarantine, acks
+                    log.warning("quarantine write failed while stopping: %s", describe(exc))
+                else:
+                    await self._give_back(acks, "quarantine", exc, may_quarantine=False)
                 return False
             await self._ack(acks)
             self._emit_quarantined(records, paths)
             return True
 
     def _emit_quarantined(self, records: list[QuarantineRecord], paths: list[str]) -> None:
+        """One event and one log line per subject: a flood of bad input must not flood logs."""
+        by_subject: dict[str, list[QuarantineRecord]] = {}
         for r in records:
-            self.emit(ev.Quarantined(r.subject, 1, r.reason, paths[0] if paths else ""))
-            log.warning("quarantined %s seq=%d: %s", r.subject, r.stream_seq, r.reason)
+            by_subject.setdefault(r.subject, []).append(r)
+        for subject, group in by_subject.items():
+            first = group[0]
+            self.emit(ev.Quarantined(subject, len(group), _clip(first.reason),
+                                     paths[0] if paths else ""))
+            log.warning("quarantined %d from %s (first: seq=%d %s)", len(group),
+                        _clip(subject), first.stream_seq, _clip(first.reason))
 
     async def _ack(self, deliveries: list[Delivery]) -> int:
+        if not deliveries:
+            return 0
         assert self.consumer is not None
         try:
             acked = await self.consumer.ack_many(deliveries)
-        except LakeError as exc:
-            self.emit(ev.ErrorRaised("ack", f"{exc}; the messages will be redelivered"))
+        except Exception as exc:
+            self.emit(ev.ErrorRaised("ack", f"{describe(exc)}; the messages will be redelivered"))
             return 0
         if acked < len(deliveries):
             self.emit(ev.ErrorRaised(
@@ -263,14 +374,36 @@ class StreamWriter:
             ))
         return acked
 
-    async def _give_back(self, deliveries: list[Delivery], where: str, exc: Exception) -> None:
-        """A write failed: nak so JetStream redelivers, and say so."""
-        self.emit(ev.ErrorRaised(where, f"{exc}; {len(deliveries)} messages will be redelivered"))
-        log.error("%s failed: %s", where, exc)
+    async def _give_back(
+        self, deliveries: list[Delivery], where: str, exc: Exception, may_quarantine: bool = True
+    ) -> None:
+        """A write failed: nak with a growing delay; past max_deliver, quarantine instead."""
+        reason = describe(exc)
+        limit = self.settings.nats.max_deliver
+        spent = [d for d in deliveries if may_quarantine and d.num_delivered >= limit]
+        retry = [d for d in deliveries if not (may_quarantine and d.num_delivered >= limit)]
+        note = f"; {len(spent)} quarantined after {limit} deliveries" if spent else ""
+        self.emit(ev.ErrorRaised(where, f"{reason}; {len(retry)} messages will be "
+                                        f"redelivered{note}"))
+        log.error("%s failed: %s (%d to redeliver%s)", where, reason, len(retry), note)
+        for d in spent:
+            why = f"not written after {d.num_delivered} deliveries: {reason}"
+            self._reject(d, why, [d.data], ack=True)
+        await self._nak(retry)
+
+    async def _nak(self, deliveries: list[Delivery]) -> None:
+        """Give messages back to NATS, each after a delay that doubles with its deliveries."""
         assert self.consumer is not None
-        with contextlib.suppress(LakeError):
-            await self.consumer.bus.nak(deliveries, delay=1.0)
-        self.consumer.release(len(deliveries), payload_bytes(deliveries))
+        nats = self.settings.nats
+        by_delay: dict[float, list[Delivery]] = {}
+        for d in deliveries:
+            delay = min(nats.nak_delay_s * 2 ** max(0, d.num_delivered - 1), nats.nak_delay_max_s)
+            by_delay.setdefault(delay, []).append(d)
+        for delay, group in by_delay.items():
+            try:
+                await self.consumer.nak(group, delay=delay)
+            except Exception as exc:  # they come back after ack_wait instead
+                log.warning("nak of %d messages failed: %s", len(group), describe(exc))
 
     def _report(self) -> None:
         received = {k: v for k, v in self.received.items() if v}
@@ -279,6 +412,11 @@ class StreamWriter:
             self.unknown_fields = 0
             self.received = dict.fromkeys(self.received, 0)
         self.emit(ev.BufferCounts(self.buffered()))
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """Logs and events never repeat a huge value (a 5,000-character symbol) in full."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _decoder(dataset: Dataset) -> Decoder:

@@ -8,15 +8,17 @@ import posixpath
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
 from fsspec.core import url_to_fs
 
-from lakeconsole.errors import StorageError
+from lakeconsole.errors import LakeError, StorageError, describe
 
 TEMP_PREFIX = ".tmp-"
+S3_RETRIES = 2  # s3fs's own retry loop, on top of botocore's bounded attempts
 
 
 def is_hidden(name: str) -> bool:
@@ -38,12 +40,29 @@ class Storage:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url
-        fs, root = url_to_fs(url, **(storage_options or {}))
-        self.fs: fsspec.AbstractFileSystem = fs
-        self.root = root.rstrip("/")
-        self.is_local = "file" in _protocols(fs)
-        if self.is_local:
-            os.makedirs(self.root, exist_ok=True)
+        with self._failures("open the lake at", ""):
+            fs, root = url_to_fs(url, **(storage_options or {}))
+            self.fs: fsspec.AbstractFileSystem = fs
+            self.root = root.rstrip("/")
+            self.is_local = "file" in _protocols(fs)
+            if self.is_local:
+                os.makedirs(self.root, exist_ok=True)
+            elif hasattr(fs, "retries"):
+                fs.retries = S3_RETRIES
+
+    @contextmanager
+    def _failures(self, verb: str, relpath: str) -> Iterator[None]:
+        """Whatever the filesystem raises (OSError, botocore, aiohttp…) becomes a StorageError.
+
+        FileNotFoundError passes through: callers treat a missing file as an answer.
+        """
+        try:
+            yield
+        except (FileNotFoundError, LakeError):
+            raise
+        except Exception as exc:
+            where = f"{self.url.rstrip('/')}/{relpath}" if relpath else self.url
+            raise StorageError(f"cannot {verb} {where}: {describe(exc)}") from exc
 
     @property
     def backend(self) -> str:
@@ -63,14 +82,15 @@ class Storage:
 
     def write_atomic(self, relpath: str, data: bytes) -> None:
         """Publish `data` at `relpath` so that readers see all of it or nothing."""
-        try:
-            if self.is_local:
-                self._write_local(self.full(relpath), data)
-            else:
-                # One PUT of a finished buffer: S3 never shows a partial object.
-                self.fs.pipe_file(self.full(relpath), data)
-        except OSError as exc:
-            raise StorageError(f"cannot write {self.url}/{relpath}: {exc}") from exc
+        with self._failures("write", relpath):
+            try:
+                if self.is_local:
+                    self._write_local(self.full(relpath), data)
+                else:
+                    # One PUT of a finished buffer: S3 never shows a partial object.
+                    self.fs.pipe_file(self.full(relpath), data)
+            except FileNotFoundError as exc:  # a missing parent is a failed write, not an answer
+                raise StorageError(f"cannot write {self.url}/{relpath}: {describe(exc)}") from exc
 
     @staticmethod
     def _write_local(path: str, data: bytes) -> None:
@@ -86,28 +106,31 @@ class Storage:
 
     def read_bytes(self, relpath: str) -> bytes:
         """The whole content of a file."""
-        try:
+        with self._failures("read", relpath):
             data: bytes = self.fs.cat_file(self.full(relpath))
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.url}/{relpath}: {exc}") from exc
         return data
 
     def open(self, relpath: str, mode: str = "rb") -> Any:
         """A file object (for pyarrow)."""
-        return self.fs.open(self.full(relpath), mode)
+        with self._failures("open", relpath):
+            return self.fs.open(self.full(relpath), mode)
 
     def exists(self, relpath: str) -> bool:
         """Whether a file or directory exists."""
-        return bool(self.fs.exists(self.full(relpath)))
+        with self._failures("look up", relpath):
+            return bool(self.fs.exists(self.full(relpath)))
 
     def list_dir(self, relpath: str) -> list[str]:
         """Names of the visible children of a directory; empty when it does not exist."""
         try:
-            entries = self.fs.ls(self.full(relpath), detail=False, refresh=True)
-        except (FileNotFoundError, NotADirectoryError):
+            with self._failures("list", relpath):
+                entries = self.fs.ls(self.full(relpath), detail=False, refresh=True)
+        except FileNotFoundError:
             return []
+        except StorageError as exc:
+            if isinstance(exc.__cause__, NotADirectoryError):
+                return []
+            raise
         names = [posixpath.basename(str(e).rstrip("/")) for e in entries]
         return sorted(n for n in names if n and not is_hidden(n))
 
@@ -115,7 +138,8 @@ class Storage:
         """Visible files below a directory, recursively, sorted by path."""
         self.invalidate(relpath)
         try:
-            found = self.fs.find(self.full(relpath), detail=True)
+            with self._failures("list", relpath):
+                found = self.fs.find(self.full(relpath), detail=True)
         except FileNotFoundError:
             return []
         out = []
@@ -128,13 +152,14 @@ class Storage:
     def delete(self, relpaths: list[str]) -> None:
         """Remove files; missing ones are ignored."""
         for relpath in relpaths:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError), self._failures("delete", relpath):
                 self.fs.rm_file(self.full(relpath))
 
     def delete_tree(self, relpath: str) -> None:
         """Remove a directory and everything below it, if it exists."""
         if self.exists(relpath):
-            self.fs.rm(self.full(relpath), recursive=True)
+            with contextlib.suppress(FileNotFoundError), self._failures("delete", relpath):
+                self.fs.rm(self.full(relpath), recursive=True)
 
     def sweep_temp(self, older_than_s: float = 0.0) -> list[str]:
         """Delete temp files that a crashed writer left behind; returns what went."""
@@ -150,20 +175,45 @@ class Storage:
             swept.append(rel)
         return swept
 
-    def _find_all(self) -> Iterator[str]:
+    def _find_all(self) -> list[str]:
         try:
-            yield from self.fs.find(self.root, withdirs=False)
+            with self._failures("list", ""):
+                return list(self.fs.find(self.root, withdirs=False))
         except FileNotFoundError:
-            return
+            return []
 
     def _mtime(self, full: str) -> float:
-        info = self.fs.info(full)
+        with self._failures("look up", self.rel(full)):
+            info = self.fs.info(full)
         modified = info.get("mtime") or info.get("LastModified") or info.get("created")
         return modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
 
     def invalidate(self, relpath: str = "") -> None:
         """Forget cached listings (S3 caches directory listings)."""
-        self.fs.invalidate_cache(self.full(relpath))
+        with self._failures("refresh the listing of", relpath):
+            self.fs.invalidate_cache(self.full(relpath))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move a file to `dst` (replacing it): atomic locally; on S3 a copy, then a delete."""
+        with self._failures("rename", src):
+            if self.is_local:
+                os.replace(self.full(src), self.full(dst))
+                _fsync_dir(os.path.dirname(self.full(dst)))
+            else:
+                # S3 has no rename: a server-side copy (no data through us), then a delete.
+                self.fs.copy(self.full(src), self.full(dst))
+                self.fs.rm_file(self.full(src))
+
+    def all_files(self, relpath: str) -> list[FileInfo]:
+        """Every file below a directory, hidden ones (temp files, markers) included."""
+        self.invalidate(relpath)
+        try:
+            with self._failures("list", relpath):
+                found = self.fs.find(self.full(relpath), detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted((FileInfo(self.rel(full), int(info.get("size") or 0))
+                       for full, info in found.items()), key=lambda f: f.path)
 
 
 def write_temp(directory: str, data: bytes) -> str:

@@ -64,6 +64,8 @@ BAD = {
     "negative ts": b'{"ts_event_ns":-1,"symbol":"SPY","price":1.0,"size":1,"exchange":1,"seq":1}',
     "unknown field": b'{"ts_event_ns":1,"symbol":"SPY","price":1.0,"size":1,"exchange":1,'
                      b'"seq":1,"extra":true}',
+    "invalid UTF-8": b'{"ts_event_ns":1,"symbol":"\xff\xfe","price":1.0,"size":1,"exchange":1,'
+                     b'"seq":1}',
     "two objects": b'{"ts_event_ns":1,"symbol":"SPY","price":1.0,"size":1,"exchange":1,"seq":1}'
                    b'{"ts_event_ns":1,"symbol":"SPY","price":1.0,"size":1,"exchange":1,"seq":1}',
 }
@@ -95,3 +97,16 @@ def test_only_single_line_objects_take_the_bulk_path() -> None:
     assert not is_single_object(b'[{"a":1}]')
     assert not is_single_object(b'{"a":\n1}')
     assert not is_single_object(b" {}")
+
+
+def test_null_source_is_the_default_on_both_paths() -> None:
+    """An explicit null source means "nats" whichever path decodes the message."""
+    event = {"ts_event_ns": 5, "symbol": "SPY", "price": 1.5, "size": 2, "exchange": 3,
+             "seq": 9, "source": None}
+    raw = msgspec.json.encode(event)
+    ds = by_name("stocks.trades")
+    bulk = BulkDecoder(ds).decode([raw], RECV)
+    decoder = BronzeDecoder(ds)
+    exact = decoder.to_table(decoder.decode(raw).events, RECV)
+    assert bulk is not None and bulk.column("source").to_pylist() == ["nats"]
+    assert exact.column("source").to_pylist() == ["nats"]

@@ -187,6 +187,9 @@ def test_mbp10_book(trades: BronzeDecoder) -> None:
 
 
 def test_decoder_never_raises_on_garbage(trades: BronzeDecoder) -> None:
-    for raw in [b"", b"[", b"{}", b"[[]]", b"null", b"[null]", b"{\"a\":}", bytes(range(256))]:
+    garbage = [b"", b"[", b"{}", b"[[]]", b"null", b"[null]", b"{\"a\":}", bytes(range(256)),
+               b"[" * 100_000 + b"]" * 100_000, b'{"symbol": "\xc3\x28"}', b'["\\ud800"]']
+    for raw in garbage:
         out = trades.decode(raw)
         assert out.events == [] and out.bad, raw
+        assert all(len(bad.reason) <= 400 for bad in out.bad)

@@ -161,7 +161,7 @@ async def test_bad_input_is_quarantined_and_good_events_kept(tmp_path: Path, nat
     subjects = set(quarantine.column("subject").to_pylist())
     assert subjects == {"market.stocks.trades", "market.crypto.trades"}
     assert all(s > 0 for s in quarantine.column("stream_seq").to_pylist())
-    assert sum(1 for e in seen if isinstance(e, ev.Quarantined)) == 5
+    assert sum(e.count for e in seen if isinstance(e, ev.Quarantined)) == 5
     # The extra field of seq 10 is ignored, kept out of Bronze, and counted.
     assert sum(e.unknown_fields for e in seen if isinstance(e, ev.Received)) == 1
     assert "venue_extra" not in kept.column_names
@@ -171,7 +171,7 @@ async def test_gold_levels_flattened(tmp_path: Path, nats_url):
     """A levels.signals payload with two levels becomes two flat Gold rows."""
     level = {
         "id": "PDH", "kind": "PDH", "price": 601.5, "direction": "UP", "distance": 0.4,
-        "break_score_raw": 0.7, "break_score_smooth": 0.6, "signal": "BREAK", "confidence": 0.8,
+        "break_score_raw": 0.7, "break_score_smooth": 0.6, "signal": "BREAK", "confidence": "HIGH",
         "barrier": {"state": "WALL", "delta_liq": -120.0, "replenishment_ratio": 0.9,
                     "added": 10, "canceled": 4, "filled": 3},
         "tape": {"imbalance": 0.2, "buy_vol": 900, "sell_vol": 700, "velocity": 1.5,
