@@ -51,7 +51,8 @@ def _add_compact(sub: Any) -> None:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", metavar="YYYY-MM-DD", help="UTC date to compact")
     when.add_argument("--all-dates", action="store_true", help="every date with Bronze data")
-    p.add_argument("--schema", metavar="NAME", help="dataset, e.g. stocks.trades (default: all)")
+    p.add_argument("--dataset", "--schema", dest="schema", metavar="NAME",
+                   help="dataset, e.g. stocks.trades (default: all); --schema is an alias")
     p.add_argument("--partition", metavar="VALUE", help="partition value, e.g. SPY")
     p.add_argument("--json", action="store_true", help="one JSON result per line")
     p.add_argument("--workers", type=int, help="parallel compactions")
@@ -124,9 +125,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from lakeconsole.headless import run_headless
 
         return run_headless(settings)
-    try:
-        from lakeconsole.tui.app import run_console
-    except ImportError:
-        print("lakeconsole: the console is not yet available; try --headless", file=sys.stderr)
-        return 1
+    from lakeconsole.tui.app import run_console
+
     return run_console(settings, demo=args.demo)

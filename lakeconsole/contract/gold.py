@@ -9,10 +9,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeconsole.contract.schemas import Dataset
-from lakeconsole.contract.wire import BadMessage, Decoded
+from lakeconsole.contract.wire import BadMessage, Decoded, describe_invalid, element_bytes, not_json
 
 _NS = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# Counts are ints on the wire: a fraction, a float like 3.0 or an out-of-range number is
+# refused (quarantined), as Bronze refuses them for its int columns.
+_INT32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 
 
 class Barrier(msgspec.Struct, forbid_unknown_fields=True):
@@ -21,17 +24,17 @@ class Barrier(msgspec.Struct, forbid_unknown_fields=True):
     state: str | None = None
     delta_liq: float | None = None
     replenishment_ratio: float | None = None
-    added: float | None = None
-    canceled: float | None = None
-    filled: float | None = None
+    added: _INT32 | None = None
+    canceled: _INT32 | None = None
+    filled: _INT32 | None = None
 
 
 class Tape(msgspec.Struct, forbid_unknown_fields=True):
     """Tape (trade flow) near a level."""
 
     imbalance: float | None = None
-    buy_vol: float | None = None
-    sell_vol: float | None = None
+    buy_vol: _INT64 | None = None
+    sell_vol: _INT64 | None = None
     velocity: float | None = None
     sweep_detected: bool | None = None
 
@@ -65,7 +68,7 @@ class Level(msgspec.Struct, forbid_unknown_fields=True):
     break_score_raw: float | None = None
     break_score_smooth: float | None = None
     signal: str | None = None
-    confidence: float | None = None
+    confidence: str | None = None  # a label such as "HIGH"
     barrier: Barrier = msgspec.field(default_factory=Barrier)
     tape: Tape = msgspec.field(default_factory=Tape)
     fuel: Fuel = msgspec.field(default_factory=Fuel)
@@ -150,7 +153,7 @@ class GoldDecoder:
         """Decode one message into flat rows; never raises."""
         try:
             obj = self._decoder.decode(data)
-        except msgspec.DecodeError:
+        except Exception:  # any failure (UnicodeDecodeError, RecursionError…): find out why
             return self._decode_slow(data)
         payloads = obj if isinstance(obj, list) else [obj]
         return Decoded(events=[row for p in payloads for row in flatten(p)])
@@ -158,8 +161,8 @@ class GoldDecoder:
     def _decode_slow(self, data: bytes) -> Decoded:
         try:
             obj = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            return Decoded(bad=[BadMessage(data, f"not valid JSON: {exc}")])
+        except Exception as exc:  # msgspec raises more than DecodeError on hostile input
+            return Decoded(bad=[BadMessage(data, not_json(exc))])
         items, batch = (obj, True) if isinstance(obj, list) else ([obj], False)
         out = Decoded()
         for i, item in enumerate(items):
@@ -167,9 +170,9 @@ class GoldDecoder:
             out.unknown_fields += _prune(item, Signals)
             try:
                 out.events.extend(flatten(msgspec.convert(item, Signals)))
-            except msgspec.ValidationError as exc:
-                raw = msgspec.json.encode(item) if batch else data
-                out.bad.append(BadMessage(raw, f"{where}{exc}"))
+            except Exception as exc:
+                raw = element_bytes(item, data) if batch else data
+                out.bad.append(BadMessage(raw, f"{where}{describe_invalid(exc)}"))
         return out
 
     def to_table(self, rows: list[dict[str, Any]], recv_ns: int) -> pa.Table:

@@ -28,7 +28,7 @@ def _book_side(side: str) -> Columns:
     ]
 
 
-# The dataset-specific columns between HEAD and TAIL, exactly as in DESIGN.md §3.
+# The dataset-specific columns between HEAD and TAIL, exactly as in docs/design.md §3.
 BRONZE_BODIES: dict[str, Columns] = {
     "stocks.trades.v1": [
         ("symbol", pa.string()),
@@ -76,8 +76,13 @@ BRONZE_BODIES: dict[str, Columns] = {
     ],
 }
 
-# Gold levels.signals.v1: one row per level, nested blocks flattened with a prefix.
+# Gold levels.signals.v1: one row per level, nested blocks flattened with a prefix, in the
+# column order of docs/design.md §3 (unlike Bronze, ts_recv_ns and source come last).
+# Gold files written before this contract hold float64 counts and a float64 `confidence`;
+# readers open Gold with this schema, so Arrow's safe cast converts them (whole floats to
+# ints, numbers to text) and fails rather than change a value.
 GOLD_CONTEXT: Columns = [
+    ("ts_event_ns", pa.int64()),
     ("underlying", pa.string()),
     ("spot", pa.float64()),
     ("bid", pa.float64()),
@@ -92,21 +97,21 @@ GOLD_LEVEL: Columns = [
     ("break_score_raw", pa.float64()),
     ("break_score_smooth", pa.float64()),
     ("signal", pa.string()),
-    ("confidence", pa.float64()),
+    ("confidence", pa.string()),
 ]
 GOLD_BLOCKS: dict[str, Columns] = {
     "barrier": [
         ("state", pa.string()),
         ("delta_liq", pa.float64()),
         ("replenishment_ratio", pa.float64()),
-        ("added", pa.float64()),
-        ("canceled", pa.float64()),
-        ("filled", pa.float64()),
+        ("added", pa.int32()),
+        ("canceled", pa.int32()),
+        ("filled", pa.int32()),
     ],
     "tape": [
         ("imbalance", pa.float64()),
-        ("buy_vol", pa.float64()),
-        ("sell_vol", pa.float64()),
+        ("buy_vol", pa.int64()),
+        ("sell_vol", pa.int64()),
         ("velocity", pa.float64()),
         ("sweep_detected", pa.bool_()),
     ],
@@ -123,11 +128,12 @@ GOLD_BLOCKS: dict[str, Columns] = {
         ("quality", pa.string()),
     ],
 }
+GOLD_TAIL: Columns = [("ts_recv_ns", pa.int64()), ("source", pa.string()), *TAIL]
 
 
 def _gold_fields() -> Columns:
     blocks: Columns = [(f"{b}_{n}", t) for b, cols in GOLD_BLOCKS.items() for n, t in cols]
-    return [*HEAD, *GOLD_CONTEXT, *GOLD_LEVEL, *blocks, *TAIL]
+    return [*GOLD_CONTEXT, *GOLD_LEVEL, *blocks, *GOLD_TAIL]
 
 
 def _schema(fields: Columns, schema_id: str) -> pa.Schema:

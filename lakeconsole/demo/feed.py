@@ -291,7 +291,7 @@ class DemoFeed:
             "direction": "UP" if up else "DOWN", "distance": round(price - spot, 4),
             "break_score_raw": round(raw, 3), "break_score_smooth": round(raw * 0.7 + 15, 3),
             "signal": rng.choice(("BREAK", "BOUNCE", "NEUTRAL")),
-            "confidence": round(rng.random(), 3),
+            "confidence": rng.choice(("HIGH", "MEDIUM", "LOW")),
             "barrier": {
                 "state": rng.choice(("WALL", "VACUUM", "ABSORPTION", "CONSUMED", "NEUTRAL")),
                 "delta_liq": round(rng.gauss(0, 500), 2),

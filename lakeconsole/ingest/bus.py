@@ -176,8 +176,12 @@ class NATSBus:
             connecting.result()
             return True
         connecting.cancel()
-        with contextlib.suppress(BaseException):
+        try:
             await connecting
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # the abandoned attempt's own failure: worth a debug line
+            log.debug("abandoned connect to %s ended with %r", url, exc)
         with contextlib.suppress(Exception):
             await nc.close()
         return False

@@ -97,14 +97,19 @@ class LakeSQL:
                 con.register(view.name, view.dataset.schema.empty_table())
             return
         full = [self.storage.full(p) for p in paths]
-        if self.storage.is_local:
+        # Older Gold files hold older column types (see schemas.GOLD_CONTEXT): Gold goes
+        # through pyarrow in the contract schema, so SQL converts them exactly as LakeReader.
+        if self.storage.is_local and view.tier != "gold":
             listing = ", ".join(_quote(p) for p in full)
             con.execute(
                 f'CREATE VIEW "{view.name}" AS SELECT * FROM '
                 f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
             )
         else:
-            dataset = pads.dataset(full, format="parquet", filesystem=self.storage.fs)
+            schema = None if view.dataset is None else view.dataset.schema
+            dataset = pads.dataset(
+                full, schema=schema, format="parquet", filesystem=self.storage.fs
+            )
             con.register(view.name, dataset)
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Schemas: the exact columns and types of DESIGN.md §3, written out here independently."""
+"""Schemas: the exact columns and types of docs/design.md §3, written out here independently."""
 
 from __future__ import annotations
 
@@ -36,21 +36,21 @@ EXPECTED_BRONZE = {
     "futures.mbp10": [("symbol", S), ("is_snapshot", B), *BOOK],
 }
 
+# docs/design.md §3, in its order: ts_recv_ns and source come after the runway block.
 EXPECTED_GOLD = [
-    *HEAD,
-    ("underlying", S), ("spot", F64), ("bid", F64), ("ask", F64),
+    ("ts_event_ns", I64), ("underlying", S), ("spot", F64), ("bid", F64), ("ask", F64),
     ("level_id", S), ("level_kind", S), ("level_price", F64), ("direction", S),
     ("distance", F64), ("break_score_raw", F64), ("break_score_smooth", F64),
-    ("signal", S), ("confidence", F64),
+    ("signal", S), ("confidence", S),
     ("barrier_state", S), ("barrier_delta_liq", F64), ("barrier_replenishment_ratio", F64),
-    ("barrier_added", F64), ("barrier_canceled", F64), ("barrier_filled", F64),
-    ("tape_imbalance", F64), ("tape_buy_vol", F64), ("tape_sell_vol", F64),
+    ("barrier_added", I32), ("barrier_canceled", I32), ("barrier_filled", I32),
+    ("tape_imbalance", F64), ("tape_buy_vol", I64), ("tape_sell_vol", I64),
     ("tape_velocity", F64), ("tape_sweep_detected", B),
     ("fuel_effect", S), ("fuel_net_dealer_gamma", F64), ("fuel_call_wall", F64),
     ("fuel_put_wall", F64),
     ("runway_direction", S), ("runway_next_level_price", F64), ("runway_distance", F64),
     ("runway_quality", S),
-    *TAIL,
+    ("ts_recv_ns", I64), ("source", S), ("seq", I64),
 ]
 
 REGISTRY = [

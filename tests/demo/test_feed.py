@@ -1,4 +1,4 @@
-"""The demo feed's payloads follow DESIGN §2/§3 and run_feed paces by rate."""
+"""The demo feed's payloads follow docs/design.md §2/§3 and run_feed paces by rate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from lakeconsole.contract.gold import GoldDecoder
+from lakeconsole.contract.schemas import by_name
 from lakeconsole.demo.feed import DemoFeed, black_scholes, occ_symbol, run_feed
 
 pytestmark = pytest.mark.timeout(60)
@@ -139,6 +141,22 @@ def test_levels_signals_have_every_block(sample: list[tuple[str, dict[str, Any]]
                 assert set(level[block]) == fields
             assert level["direction"] in ("UP", "DOWN")
             assert isinstance(level["tape"]["sweep_detected"], bool)
+            assert level["confidence"] in ("HIGH", "MEDIUM", "LOW")
+            counts = [level["barrier"][k] for k in ("added", "canceled", "filled")]
+            counts += [level["tape"][k] for k in ("buy_vol", "sell_vol")]
+            assert all(type(c) is int for c in counts), counts
+
+
+def test_levels_signals_decode_into_gold_without_quarantine(
+    sample: list[tuple[str, dict[str, Any]]],
+) -> None:
+    decoder = GoldDecoder(by_name("levels.signals"))
+    signals = by_subject(sample)["levels.signals"]
+    out = decoder.decode(msgspec.json.encode(signals))
+    assert out.bad == [] and out.unknown_fields == 0
+    assert len(out.events) == sum(len(s["levels"]) for s in signals)
+    table = decoder.to_table(out.events, recv_ns=1)
+    assert set(table.column("confidence").to_pylist()) == {"HIGH", "MEDIUM", "LOW"}
 
 
 def test_occ_symbol_format() -> None:

@@ -1,4 +1,4 @@
-"""Readers on a local directory and on S3: seed interfaces, exact ns, pruning, filters."""
+"""Readers, local and on S3: the API of docs/design.md §7, exact ns, pruning, filters."""
 
 from __future__ import annotations
 
