@@ -36,7 +36,7 @@ from lakeconsole.ingest.messages import (
     nak_payload,
     parse_ack_reply,
 )
-from lakeconsole.ingest.protocol import FastClient, parse_status, pub_cmd, write_raw
+from lakeconsole.ingest.protocol import new_client, parse_status, publish_all
 from lakeconsole.ingest.replies import ReplyInbox, wait_tally
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class NATSBus:
         self.url = url
         self._closing.clear()
         while not self._closing.is_set():
-            nc = FastClient()
+            nc = new_client()
             try:
                 connected = await self._connect_or_close(nc, url)
             except Exception as exc:  # e.g. a malformed URL: report it and keep trying
@@ -326,7 +326,7 @@ class NATSBus:
     async def _ack_group_last(self, replies: list[str], timeout: float) -> int:
         nc = self.nc
         reconnects = nc.stats["reconnects"]
-        await write_raw(nc, [f"PUB {r} 4\r\n+ACK\r\n".encode() for r in replies[:-1]])
+        await publish_all(nc, [(r, ACK, "") for r in replies[:-1]])
         try:
             await nc.request(replies[-1], ACK, timeout=timeout)
         except (nats.errors.Error, TimeoutError) as exc:
@@ -344,9 +344,8 @@ class NATSBus:
         token, tally = replies.open()
         try:
             tally.expected = len(subjects)
-            await write_raw(
-                self.nc,
-                [pub_cmd(subject, payload, f"{token}.{i}") for i, subject in enumerate(subjects)],
+            await publish_all(
+                self.nc, [(subject, payload, f"{token}.{i}") for i, subject in enumerate(subjects)]
             )
             await wait_tally(tally, 0, time.monotonic() + timeout)
             return tally.ok
@@ -355,7 +354,7 @@ class NATSBus:
 
     async def _signal(self, deliveries: Iterable[Delivery], payload: bytes) -> None:
         try:
-            await write_raw(self.nc, [pub_cmd(d.reply, payload) for d in deliveries])
+            await publish_all(self.nc, [(d.reply, payload, "") for d in deliveries])
             await self.nc.flush(timeout=int(self.request_timeout))
         except (nats.errors.Error, TimeoutError) as exc:
             verb = payload[:4].decode()
@@ -402,7 +401,7 @@ class NATSBus:
         if not confirm:
             count = 0
             for chunk in _chunks(items, 1000):
-                await write_raw(nc, [pub_cmd(subject, payload) for subject, payload in chunk])
+                await publish_all(nc, [(subject, payload, "") for subject, payload in chunk])
                 count += len(chunk)
             await nc.flush(timeout=int(timeout))
             return count
@@ -425,8 +424,8 @@ class NATSBus:
                 ):
                     break
                 tally.expected += len(group)
-                await write_raw(
-                    self.nc, [pub_cmd(subj, data, f"{token}.{next(seq)}") for subj, data in group]
+                await publish_all(
+                    self.nc, [(subj, data, f"{token}.{next(seq)}") for subj, data in group]
                 )
             await wait_tally(tally, 0, deadline)
         finally:

@@ -26,7 +26,7 @@ from nats.aio.client import Client as NATSClient
 from nats.aio.subscription import Subscription
 
 from lakeconsole.ingest.messages import Delivery, nak_payload
-from lakeconsole.ingest.protocol import FastClient, direct_subscribe, parse_status
+from lakeconsole.ingest.protocol import direct_subscribe, direct_unsubscribe, parse_status
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +196,7 @@ class PullConsumer:
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            nc = self.acker.nc
-            if isinstance(nc, FastClient):
-                nc.direct.pop(sub._id, None)
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await direct_unsubscribe(self.acker.nc, sub)
 
     async def reset(self, reason: str) -> None:
         """Forget all pull requests (new inbox so stragglers are dropped) and pull afresh."""

@@ -10,25 +10,35 @@ protocol-level shortcuts that avoid them:
   that is not MSG/HMSG is handed to nats-py's own parser unchanged.
 * `FastClient` installs that parser and routes chosen subscriptions (`direct_subscribe`)
   straight to a `DirectCallback` taking raw bytes.
-* `write_raw` / `pub_cmd` queue pre-built ``PUB`` lines in one call, and `parse_status`
-  reads the ``NATS/1.0 <code> <text>`` status headers that come back.
+* `publish_all` queues many ``PUB`` lines in one call, and `parse_status` reads the
+  ``NATS/1.0 <code> <text>`` status headers that come back.
+
+These shortcuts use nats-py internals, and every such access lives in this module.
+`new_client` checks at connect time that the internals are there; if a nats-py release
+moved them, it logs a warning and returns nats-py's stock client, which is slower but
+speaks the same protocol (pyproject.toml also caps nats-py below its next major version).
 
 JetStream semantics (ack subjects and payloads) live in `lakeconsole.ingest.messages`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from nats.aio.client import Client as NATSClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
+log = logging.getLogger(__name__)
 _CRLF = b"\r\n"
-_MAX_CONTROL_LINE = 4096
+# The nats-py Client internals FastClient relies on (checked by `new_client`).
+REQUIRED_INTERNALS = ("_process_msg", "_send_command", "_flush_pending", "_ps")
+# (subject, payload, reply subject or "") of one publish
+Publish = tuple[str, bytes, str]
 
 # (subject, reply, payload, raw headers) -> None or an awaitable to run before the next message
 DirectCallback = Callable[[bytes, bytes, bytes, bytes | None], Awaitable[None] | None]
@@ -54,9 +64,7 @@ class FastParser(Parser):
         while pos < end:
             eol = buf.find(_CRLF, pos)
             if eol < 0:
-                if end - pos > _MAX_CONTROL_LINE:
-                    raise ProtocolError("nats: control line too long")
-                break
+                break  # an incomplete line of any length (a long INFO): wait, as nats-py does
             op = buf[pos : pos + 4]
             if op == b"MSG " or op == b"HMSG":
                 nxt = await self._message(buf, pos, eol, end, direct)
@@ -130,6 +138,17 @@ class FastClient(NATSClient):
             await pending
 
 
+def new_client() -> NATSClient:
+    """A FastClient, or nats-py's stock client (with a warning) if its internals moved."""
+    probe = NATSClient()
+    missing = [name for name in REQUIRED_INTERNALS if not hasattr(probe, name)]
+    if missing:
+        log.warning("nats-py lacks %s: using its stock parser (slower ingest, same results)",
+                    ", ".join(missing))
+        return NATSClient()
+    return FastClient()
+
+
 async def direct_subscribe(nc: NATSClient, subject: str, callback: DirectCallback) -> Subscription:
     """Subscribe ``subject`` with direct dispatch (a Msg callback on plain nats-py clients)."""
 
@@ -140,9 +159,18 @@ async def direct_subscribe(nc: NATSClient, subject: str, callback: DirectCallbac
             await pending
 
     sub = await nc.subscribe(subject, cb=via_msg, pending_msgs_limit=0, pending_bytes_limit=0)
-    if isinstance(nc, FastClient):
-        nc.direct[sub._id] = callback
+    sid = getattr(sub, "_id", None)
+    if isinstance(nc, FastClient) and isinstance(sid, int):
+        nc.direct[sid] = callback
     return sub
+
+
+async def direct_unsubscribe(nc: NATSClient, sub: Subscription) -> None:
+    """Stop direct dispatch and unsubscribe (errors of a dying connection are ignored)."""
+    if isinstance(nc, FastClient):
+        nc.direct.pop(getattr(sub, "_id", -1), None)
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
 
 
 def _raw_headers(headers: dict[str, str] | None) -> bytes | None:
@@ -170,15 +198,20 @@ def parse_status(raw: bytes | None) -> tuple[str, str, dict[str, str]]:
     return code, text, fields
 
 
-async def write_raw(nc: NATSClient, commands: list[bytes]) -> None:
-    """Queue pre-built protocol lines in one go and kick the flusher (one call, not N)."""
-    if commands:
-        await nc._send_command(b"".join(commands))
+async def publish_all(nc: NATSClient, items: Sequence[Publish]) -> None:
+    """Queue many publishes at once: raw PUB lines on a FastClient, else nats-py's publish."""
+    if not items:
+        return
+    if isinstance(nc, FastClient):
+        await nc._send_command(b"".join(pub_cmd(s, p, r) for s, p, r in items))
         await nc._flush_pending()
+        return
+    for subject, payload, reply in items:
+        await nc.publish(subject, payload, reply=reply)
 
 
 def pub_cmd(subject: str, payload: bytes, reply: str = "") -> bytes:
-    """One ``PUB`` protocol line with its payload, ready for `write_raw`."""
+    """One ``PUB`` protocol line with its payload."""
     if reply:
         return f"PUB {subject} {reply} {len(payload)}\r\n".encode() + payload + b"\r\n"
     return f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\n"
