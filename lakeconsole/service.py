@@ -41,7 +41,7 @@ class Service:
     def __init__(self, settings: Settings, *, demo: bool = False) -> None:
         self.settings = settings
         self.demo = demo
-        self.storage = Storage(settings.storage.url, settings.storage.storage_options())
+        self.storage = Storage.from_settings(settings.storage)
         self.reader = LakeReader(self.storage)
         self.bus = NATSBus(on_state=self._on_state)
         self.writers: list[StreamWriter] = [

@@ -42,7 +42,7 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
     """Plan, compact in a bounded pool, print one result per partition and a summary."""
     if args.workers is not None and args.workers < 1:
         raise CompactionError("--workers must be at least 1")
-    storage = Storage(settings.storage.url, settings.storage.storage_options())
+    storage = Storage.from_settings(settings.storage)
     compactor = SilverCompactor(storage, settings)
     jobs = compactor.plan(None if args.all_dates else args.date, args.schema, args.partition)
     if not jobs:

@@ -21,7 +21,7 @@ def run_read(args: argparse.Namespace, settings: Settings) -> int:
     dataset = by_name(args.schema)  # SchemaError (exit 2) before touching storage
     _check_date(args.date)
     columns = _columns(args.columns)
-    storage = Storage(settings.storage.url, settings.storage.storage_options())
+    storage = Storage.from_settings(settings.storage)
     reader = LakeReader(storage)
     frame = reader.read(
         args.tier, dataset, args.partition, args.date, args.start_ns, args.end_ns, columns

@@ -10,15 +10,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.exceptions import FSTimeoutError
 
 from lakeconsole.errors import LakeError, StorageError, describe
 
+if TYPE_CHECKING:
+    from lakeconsole.config import StorageSettings
+
 TEMP_PREFIX = ".tmp-"
 S3_RETRIES = 2  # s3fs's own retry loop, on top of botocore's bounded attempts
+MIN_BYTES_PER_S = 1_000_000  # slowest upload still counted as progress, for write deadlines
 
 
 def is_hidden(name: str) -> bool:
@@ -38,8 +43,14 @@ class FileInfo:
 class Storage:
     """The lake root on local disk or S3; every path argument is relative to the root."""
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
         self.url = url
+        self.timeout_s = timeout_s
         with self._failures("open the lake at", ""):
             fs, root = url_to_fs(url, **(storage_options or {}))
             self.fs: fsspec.AbstractFileSystem = fs
@@ -49,6 +60,21 @@ class Storage:
                 os.makedirs(self.root, exist_ok=True)
             elif hasattr(fs, "retries"):
                 fs.retries = S3_RETRIES
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> Storage:
+        """The lake root the settings name, with their S3 options and time limits."""
+        return cls(settings.url, settings.storage_options(), settings.timeout_s)
+
+    def _io(self, factor: float = 3.0, nbytes: int = 0) -> dict[str, float]:
+        """A deadline for one call on an async filesystem (S3), enforced by fsspec.
+
+        botocore's own timeouts do not cover every wait (a PUT to an endpoint that accepts
+        and never answers hung for minutes): this turns any hang into an error.
+        """
+        if self.is_local or self.timeout_s is None:
+            return {}
+        return {"timeout": factor * self.timeout_s + nbytes / MIN_BYTES_PER_S}
 
     @contextmanager
     def _failures(self, verb: str, relpath: str) -> Iterator[None]:
@@ -62,7 +88,10 @@ class Storage:
             raise
         except Exception as exc:
             where = f"{self.url.rstrip('/')}/{relpath}" if relpath else self.url
-            raise StorageError(f"cannot {verb} {where}: {describe(exc)}") from exc
+            why = describe(exc)
+            if isinstance(exc, FSTimeoutError | TimeoutError):
+                why = f"no answer from storage within the time limit ({why})"
+            raise StorageError(f"cannot {verb} {where}: {why}") from exc
 
     @property
     def backend(self) -> str:
@@ -88,7 +117,7 @@ class Storage:
                     self._write_local(self.full(relpath), data)
                 else:
                     # One PUT of a finished buffer: S3 never shows a partial object.
-                    self.fs.pipe_file(self.full(relpath), data)
+                    self.fs.pipe_file(self.full(relpath), data, **self._io(nbytes=len(data)))
             except FileNotFoundError as exc:  # a missing parent is a failed write, not an answer
                 raise StorageError(f"cannot write {self.url}/{relpath}: {describe(exc)}") from exc
 
@@ -107,7 +136,7 @@ class Storage:
     def read_bytes(self, relpath: str) -> bytes:
         """The whole content of a file."""
         with self._failures("read", relpath):
-            data: bytes = self.fs.cat_file(self.full(relpath))
+            data: bytes = self.fs.cat_file(self.full(relpath), **self._io(10))
         return data
 
     def open(self, relpath: str, mode: str = "rb") -> Any:
@@ -118,13 +147,13 @@ class Storage:
     def exists(self, relpath: str) -> bool:
         """Whether a file or directory exists."""
         with self._failures("look up", relpath):
-            return bool(self.fs.exists(self.full(relpath)))
+            return bool(self.fs.exists(self.full(relpath), **self._io()))
 
     def list_dir(self, relpath: str) -> list[str]:
         """Names of the visible children of a directory; empty when it does not exist."""
         try:
             with self._failures("list", relpath):
-                entries = self.fs.ls(self.full(relpath), detail=False, refresh=True)
+                entries = self.fs.ls(self.full(relpath), detail=False, refresh=True, **self._io(10))
         except FileNotFoundError:
             return []
         except StorageError as exc:
@@ -139,7 +168,7 @@ class Storage:
         self.invalidate(relpath)
         try:
             with self._failures("list", relpath):
-                found = self.fs.find(self.full(relpath), detail=True)
+                found = self.fs.find(self.full(relpath), detail=True, **self._io(10))
         except FileNotFoundError:
             return []
         out = []
@@ -153,7 +182,7 @@ class Storage:
         """Remove files; missing ones are ignored."""
         for relpath in relpaths:
             with contextlib.suppress(FileNotFoundError), self._failures("delete", relpath):
-                self.fs.rm_file(self.full(relpath))
+                self.fs.rm_file(self.full(relpath), **self._io())
 
     def delete_tree(self, relpath: str) -> None:
         """Remove a directory and everything below it, if it exists."""
@@ -178,13 +207,13 @@ class Storage:
     def _find_all(self) -> list[str]:
         try:
             with self._failures("list", ""):
-                return list(self.fs.find(self.root, withdirs=False))
+                return list(self.fs.find(self.root, withdirs=False, **self._io(30)))
         except FileNotFoundError:
             return []
 
     def _mtime(self, full: str) -> float:
         with self._failures("look up", self.rel(full)):
-            info = self.fs.info(full)
+            info = self.fs.info(full, **self._io())
         modified = info.get("mtime") or info.get("LastModified") or info.get("created")
         return modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
 
@@ -201,15 +230,15 @@ class Storage:
                 _fsync_dir(os.path.dirname(self.full(dst)))
             else:
                 # S3 has no rename: a server-side copy (no data through us), then a delete.
-                self.fs.copy(self.full(src), self.full(dst))
-                self.fs.rm_file(self.full(src))
+                self.fs.cp_file(self.full(src), self.full(dst), **self._io(10))
+                self.fs.rm_file(self.full(src), **self._io())
 
     def all_files(self, relpath: str) -> list[FileInfo]:
         """Every file below a directory, hidden ones (temp files, markers) included."""
         self.invalidate(relpath)
         try:
             with self._failures("list", relpath):
-                found = self.fs.find(self.full(relpath), detail=True)
+                found = self.fs.find(self.full(relpath), detail=True, **self._io(10))
         except FileNotFoundError:
             return []
         return sorted((FileInfo(self.rel(full), int(info.get("size") or 0))

@@ -85,7 +85,6 @@ class LakeConsoleApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._start_worker: Worker[None] | None = None
         self._stopping = False
-        self._palette_override = False
         self._tree_seen = 0
         self._tree_refreshed = 0.0
 
@@ -189,7 +188,7 @@ class LakeConsoleApp(App[int]):
         if self.service is not None:
             backend, root = self.service.storage.backend, self.service.storage.url
         else:
-            backend = "s3" if self.settings.storage.use_s3 else "local"
+            backend = "s3" if self.settings.storage.is_s3 else "local"
             root = self.settings.storage.url
         m = self.model
         self.query_one(StatusLine).show(m.connection, m.connection_detail, backend, root,
@@ -210,7 +209,7 @@ class LakeConsoleApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Panel actions are live (and in the footer) only on their tab."""
         scope = _SCOPES.get(action)
-        if scope is None or self._palette_override:
+        if scope is None:
             return True
         return self.query_one(TabbedContent).active == scope
 
@@ -218,14 +217,6 @@ class LakeConsoleApp(App[int]):
         """Footer bindings follow the active tab; a stale tree refreshes when shown."""
         self.refresh_bindings()
         self._maybe_refresh_tree(self.clock())
-
-    async def palette_run(self, action: str) -> None:
-        """Run an action from the command palette, whatever tab is active."""
-        self._palette_override = True
-        try:
-            await self.run_action(action)
-        finally:
-            self._palette_override = False
 
     def action_show_tab(self, tab: str) -> None:
         """Switch to a tab."""

@@ -12,6 +12,7 @@ from lakeconsole import events as ev
 from lakeconsole.tui.app import LakeConsoleApp
 from lakeconsole.tui.themes import theme_dirs
 from lakeconsole.tui.widgets.flushlog import FlushLog
+from lakeconsole.tui.widgets.query import QueryPanel
 from tests.tui.helpers import until
 
 SIZE = (160, 48)
@@ -69,3 +70,21 @@ async def test_palette_lists_console_actions_and_switches_theme() -> None:
         await pilot.pause(0.5)
         await pilot.press("enter")
         await until(pilot, lambda: app.theme == "lake-light")
+
+
+async def test_palette_runs_a_panel_action_from_another_tab() -> None:
+    """A query-tab action picked on the dashboard runs: the palette shows its tab first."""
+    app = LakeConsoleApp(None)
+    async with app.run_test(size=SIZE) as pilot:
+        tabs, panel = app.query_one(TabbedContent), app.query_one(QueryPanel)
+        assert (tabs.active, panel.mode) == ("dashboard", "reader")
+        await pilot.press("ctrl+t")  # the key alone is refused off its tab
+        assert (tabs.active, panel.mode) == ("dashboard", "reader")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"query mode")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: panel.mode == "sql")
+        assert tabs.active == "query"
+        assert not isinstance(app.screen, CommandPalette)
