@@ -94,102 +94,87 @@ def assemble(
     limits: EventLimits,
 ) -> Assembled:
     """One table of every good row in `batch`, and the rejects; runs on the flush thread."""
-    out = Assembled(decoder.dataset.schema.empty_table(), [], [])
-    raws = {d.stream_seq: d.data for d in batch.deliveries}
-    parts = []
-    if batch.raw:
-        table = bulk.decode(batch.raw, recv_ns) if bulk is not None else None
-        if table is None:  # something is off: decode one by one for exact reasons
-            events, seqs = _decode_each(subject, batch, decoder, recv_ns, out)
-            table = _to_table(subject, events, seqs, decoder, recv_ns, out, raws)
-        else:
-            out.stream_seqs.extend(batch.raw_seqs)
-        parts.append(table)
-    if batch.events:
-        parts.append(_to_table(subject, batch.events, batch.event_seqs, decoder, recv_ns, out,
-                               raws))
-    if parts:
-        out.table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    _apply_limits(subject, out, limits, decoder.dataset, raws, recv_ns)
-    return out
+    return _Assembly(subject, decoder, recv_ns, batch).run(bulk, limits)
 
 
-def _decode_each(
-    subject: str, batch: Buffer, decoder: Decoder, recv_ns: int, out: Assembled
-) -> tuple[list[Any], list[int]]:
-    events: list[Any] = []
-    seqs: list[int] = []
-    for data, seq in zip(batch.raw, batch.raw_seqs, strict=True):
-        decoded = decoder.decode(data)
-        out.unknown_fields += decoded.unknown_fields
-        events.extend(decoded.events)
-        seqs.extend(itertools.repeat(seq, len(decoded.events)))
-        out.rejects.extend(
-            QuarantineRecord(recv_ns, subject, seq, bad.reason, bad.raw) for bad in decoded.bad
+class _Assembly:
+    """One buffer being turned into a table; every bad part becomes a quarantine record."""
+
+    def __init__(self, subject: str, decoder: Decoder, recv_ns: int, batch: Buffer) -> None:
+        self.subject = subject
+        self.decoder = decoder
+        self.recv_ns = recv_ns
+        self.batch = batch
+        self.raws = {d.stream_seq: d.data for d in batch.deliveries}
+        self.out = Assembled(decoder.dataset.schema.empty_table(), [], [])
+
+    def run(self, bulk: BulkDecoder | None, limits: EventLimits) -> Assembled:
+        batch, parts = self.batch, []
+        if batch.raw:
+            table = bulk.decode(batch.raw, self.recv_ns) if bulk is not None else None
+            if table is None:  # something is off: decode one by one for exact reasons
+                table = self._to_table(*self._decode_each())
+            else:
+                self.out.stream_seqs.extend(batch.raw_seqs)
+            parts.append(table)
+        if batch.events:
+            parts.append(self._to_table(batch.events, batch.event_seqs))
+        if parts:
+            self.out.table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        self._apply_limits(limits)
+        return self.out
+
+    def _reject(self, stream_seq: int, reason: str, raw: bytes) -> None:
+        self.out.rejects.append(
+            QuarantineRecord(self.recv_ns, self.subject, stream_seq, reason, raw)
         )
-    return events, seqs
 
+    def _decode_each(self) -> tuple[list[Any], list[int]]:
+        events: list[Any] = []
+        seqs: list[int] = []
+        for data, seq in zip(self.batch.raw, self.batch.raw_seqs, strict=True):
+            decoded = self.decoder.decode(data)
+            self.out.unknown_fields += decoded.unknown_fields
+            events.extend(decoded.events)
+            seqs.extend(itertools.repeat(seq, len(decoded.events)))
+            for bad in decoded.bad:
+                self._reject(seq, bad.reason, bad.raw)
+        return events, seqs
 
-def _to_table(
-    subject: str,
-    events: list[Any],
-    seqs: list[int],
-    decoder: Decoder,
-    recv_ns: int,
-    out: Assembled,
-    raws: dict[int, bytes],
-) -> pa.Table:
-    """Events as a table; an event Arrow cannot hold (a lone surrogate…) is quarantined."""
-    try:
-        table = decoder.to_table(events, recv_ns)
-    except Exception:
-        return _to_table_each(subject, events, seqs, decoder, recv_ns, out, raws)
-    out.stream_seqs.extend(seqs)
-    return table
-
-
-def _to_table_each(
-    subject: str,
-    events: list[Any],
-    seqs: list[int],
-    decoder: Decoder,
-    recv_ns: int,
-    out: Assembled,
-    raws: dict[int, bytes],
-) -> pa.Table:
-    tables = []
-    for event, seq in zip(events, seqs, strict=True):
+    def _to_table(self, events: list[Any], seqs: list[int]) -> pa.Table:
+        """Events as a table; an event Arrow cannot hold is quarantined, not the batch."""
         try:
-            tables.append(decoder.to_table([event], recv_ns))
-        except Exception as exc:
-            reason = f"cannot be stored: {describe(exc)}"
-            out.rejects.append(QuarantineRecord(recv_ns, subject, seq, reason, raws[seq]))
-            continue
-        out.stream_seqs.append(seq)
-    return pa.concat_tables(tables) if tables else decoder.dataset.schema.empty_table()
+            table = self.decoder.to_table(events, self.recv_ns)
+        except Exception:
+            return self._to_table_each(events, seqs)
+        self.out.stream_seqs.extend(seqs)
+        return table
 
+    def _to_table_each(self, events: list[Any], seqs: list[int]) -> pa.Table:
+        tables = []
+        for event, seq in zip(events, seqs, strict=True):
+            try:
+                tables.append(self.decoder.to_table([event], self.recv_ns))
+            except Exception as exc:
+                self._reject(seq, f"cannot be stored: {describe(exc)}", self.raws[seq])
+                continue
+            self.out.stream_seqs.append(seq)
+        return pa.concat_tables(tables) if tables else self.decoder.dataset.schema.empty_table()
 
-def _apply_limits(
-    subject: str,
-    out: Assembled,
-    limits: EventLimits,
-    dataset: Dataset,
-    raws: dict[int, bytes],
-    recv_ns: int,
-) -> None:
-    """Move rows outside the event-time range or with unusable partition values to rejects."""
-    problems = limits.row_problems(out.table, dataset)
-    if not problems:
-        return
-    feed_seqs = out.table.column("seq").to_pylist()
-    seen: set[tuple[int, str]] = set()
-    for row, why in sorted(problems.items()):
-        stream_seq = out.stream_seqs[row]
-        if (stream_seq, why) in seen:
-            continue  # one record per message and reason (a Gold payload has many rows)
-        seen.add((stream_seq, why))
-        reason = f"{why} (event seq={feed_seqs[row]})"
-        out.rejects.append(QuarantineRecord(recv_ns, subject, stream_seq, reason, raws[stream_seq]))
-    keep = [i not in problems for i in range(out.table.num_rows)]
-    out.table = out.table.filter(pa.array(keep))
-    out.stream_seqs = [s for s, k in zip(out.stream_seqs, keep, strict=True) if k]
+    def _apply_limits(self, limits: EventLimits) -> None:
+        """Move rows outside the event-time range or with unusable partition values aside."""
+        out = self.out
+        problems = limits.row_problems(out.table, self.decoder.dataset)
+        if not problems:
+            return
+        feed_seqs = out.table.column("seq").to_pylist()
+        seen: set[tuple[int, str]] = set()
+        for row, why in sorted(problems.items()):
+            stream_seq = out.stream_seqs[row]
+            if (stream_seq, why) not in seen:  # one record per message and reason
+                seen.add((stream_seq, why))
+                self._reject(stream_seq, f"{why} (event seq={feed_seqs[row]})",
+                             self.raws[stream_seq])
+        keep = [i not in problems for i in range(out.table.num_rows)]
+        out.table = out.table.filter(pa.array(keep))
+        out.stream_seqs = [s for s, k in zip(out.stream_seqs, keep, strict=True) if k]
