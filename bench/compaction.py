@@ -27,12 +27,12 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lakeconsole.core import partitioning  # noqa: E402
-
 from lakeconsole.contract.schemas import by_name  # noqa: E402
+from lakeconsole.lake import partitioning  # noqa: E402
 from lakeconsole.lake.batch_writer import PartitionedWriter  # noqa: E402
 from lakeconsole.lake.storage import Storage  # noqa: E402
-from lakeconsole.silver.compactor import MIB, CompactionParams, SilverCompactor  # noqa: E402
+from lakeconsole.silver.compactor import SilverCompactor  # noqa: E402
+from lakeconsole.silver.params import MIB, CompactionParams  # noqa: E402
 
 DAY = "2024-03-01"
 DATASET = by_name("stocks.trades")

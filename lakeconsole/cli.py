@@ -9,6 +9,7 @@ from typing import Any
 
 from lakeconsole import __version__
 from lakeconsole.config import Settings, load_settings
+from lakeconsole.contract.tiers import DATA_TIERS
 from lakeconsole.errors import LakeError
 
 
@@ -64,7 +65,7 @@ def _add_compact(sub: Any) -> None:
 def _add_read(sub: Any) -> None:
     p = sub.add_parser("read", help="print rows of one partition and date")
     _add_common(p, sub=True)
-    p.add_argument("tier", choices=["bronze", "silver", "gold"])
+    p.add_argument("tier", choices=DATA_TIERS)
     p.add_argument("schema", metavar="DATASET", help="e.g. stocks.trades")
     p.add_argument("partition", metavar="VALUE", help="partition value, e.g. SPY")
     p.add_argument("--date", required=True, metavar="YYYY-MM-DD")

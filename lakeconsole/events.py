@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from lakeconsole.silver.result import CompactionResult
 
 
 def _now() -> float:
@@ -87,10 +88,10 @@ class CompactionProgress:
 
 @dataclass(frozen=True)
 class CompactionFinished:
-    """One partition compacted (or failed); `result` is the compactor's result dict."""
+    """One partition compacted (or failed), with the compactor's result."""
 
     key: str
-    result: dict[str, Any]
+    result: CompactionResult
     at: float = field(default_factory=_now)
 
 

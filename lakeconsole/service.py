@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -22,7 +22,11 @@ from lakeconsole.ingest.bus import NATSBus
 from lakeconsole.ingest.embedded import EmbeddedNATS
 from lakeconsole.ingest.stream_writers import BronzeWriter, GoldWriter, StreamWriter
 from lakeconsole.lake.storage import Storage
-from lakeconsole.query.readers import LakeReader
+from lakeconsole.query import ROW_LIMIT
+from lakeconsole.silver.result import CompactionResult
+
+if TYPE_CHECKING:
+    from lakeconsole.query.catalog import CatalogNode
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
@@ -42,7 +46,6 @@ class Service:
         self.settings = settings
         self.demo = demo
         self.storage = Storage.from_settings(settings.storage)
-        self.reader = LakeReader(self.storage)
         self.bus = NATSBus(on_state=self._on_state)
         self.writers: list[StreamWriter] = [
             BronzeWriter(self.storage, settings, self.emit),
@@ -187,7 +190,7 @@ class Service:
         schema: str | None = None,
         partition: str | None = None,
         cancel: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CompactionResult]:
         """Compact Bronze → Silver for a date; emits progress and one result per partition."""
         from lakeconsole.silver.compactor import SilverCompactor
 
@@ -199,7 +202,7 @@ class Service:
 
         results = compactor.compact_many(jobs, progress=progress, cancel=cancel)
         for result in results:
-            self.emit(ev.CompactionFinished(str(result.get("key", "")), result))
+            self.emit(ev.CompactionFinished(result.key, result))
         return results
 
     def read(
@@ -213,10 +216,12 @@ class Service:
         columns: list[str] | None = None,
     ) -> pa.Table:
         """Rows of one partition and date as Arrow."""
-        return self.reader.read_arrow(tier, dataset, partition_value, date, start_ns, end_ns,
-                                      columns)
+        from lakeconsole.query.readers import LakeReader  # pandas: only when asked to read
 
-    def sql(self, query: str, limit: int | None = 100_000) -> pa.Table:
+        reader = LakeReader(self.storage)
+        return reader.read_arrow(tier, dataset, partition_value, date, start_ns, end_ns, columns)
+
+    def sql(self, query: str, limit: int | None = ROW_LIMIT) -> pa.Table:
         """DuckDB SQL over the lake's views."""
         from lakeconsole.query.sql import LakeSQL
 
@@ -228,7 +233,7 @@ class Service:
 
         return export_table(table, folder, fmt)
 
-    def catalog(self, prefix: str = "") -> list[Any]:
+    def catalog(self, prefix: str = "") -> list[CatalogNode]:
         """One level of the partition tree below `prefix`."""
         from lakeconsole.query.catalog import list_children
 

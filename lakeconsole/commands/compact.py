@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Any, TextIO
+from typing import TextIO
 
 from lakeconsole.config import Settings
 from lakeconsole.errors import CompactionError
 from lakeconsole.lake.storage import Storage
-from lakeconsole.silver.compactor import Result, SilverCompactor
+from lakeconsole.silver.compactor import SilverCompactor
+from lakeconsole.silver.result import CompactionResult
 
 
 class ProgressBar:
@@ -52,29 +53,29 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     results = compactor.compact_many(jobs, progress=bar, workers=args.workers, force=args.force)
     for result in results:
-        print(json.dumps(result) if args.json else _line(result), flush=True)
+        print(json.dumps(result.to_dict()) if args.json else _line(result), flush=True)
     summary = _summary(results, time.perf_counter() - started)
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return _exit_code(results)
 
 
-def _line(r: Result) -> str:
-    text = f"{r['status']:<9} {r['key']}"
-    if r["status"] == "ok" and r.get("unchanged"):
-        return f"{text}  unchanged (generation {r['generation']}, {r['silver_rows']:,} rows)"
-    if r["status"] in ("ok", "empty"):
-        text += (f"  rows {r['rows_read']:,} → {r['rows_written']:,} "
-                 f"(-{r['duplicates_removed']:,} duplicates)  {r['files_read']} → "
-                 f"{r['files_written']} files  {r['seconds']:.1f}s")
-    for q in r.get("quarantined") or []:
-        text += f"\n          quarantined {q['path']}: {q['reason']}"
-    if r.get("error"):
-        text += f"  {r['error']}"
+def _line(r: CompactionResult) -> str:
+    text = f"{r.status:<9} {r.key}"
+    if r.status == "ok" and r.unchanged:
+        return f"{text}  unchanged (generation {r.generation}, {r.silver_rows or 0:,} rows)"
+    if r.status in ("ok", "empty"):
+        text += (f"  rows {r.rows_read:,} → {r.rows_written:,} "
+                 f"(-{r.duplicates_removed:,} duplicates)  {r.files_read} → "
+                 f"{r.files_written} files  {r.seconds:.1f}s")
+    for q in r.quarantined:
+        text += f"\n          quarantined {q.path}: {q.reason}"
+    if r.error:
+        text += f"  {r.error}"
     return text
 
 
-def _summary(results: list[Result], seconds: float) -> str:
-    counts = Counter(str(r["status"]) for r in results)
+def _summary(results: list[CompactionResult], seconds: float) -> str:
+    counts = Counter(r.status for r in results)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     total = _totals(results)
     return (f"{len(results)} partitions: {statuses}; rows {total['rows_read']:,} read, "
@@ -83,13 +84,13 @@ def _summary(results: list[Result], seconds: float) -> str:
             f"; {seconds:.1f}s")
 
 
-def _totals(results: list[Result]) -> dict[str, Any]:
+def _totals(results: list[CompactionResult]) -> dict[str, int]:
     keys = ("rows_read", "rows_written", "duplicates_removed", "bytes_read", "bytes_written")
-    return {k: sum(int(r.get(k) or 0) for r in results) for k in keys}
+    return {k: sum(getattr(r, k) for r in results) for k in keys}
 
 
-def _exit_code(results: list[Result]) -> int:
-    statuses = {r["status"] for r in results}
+def _exit_code(results: list[CompactionResult]) -> int:
+    statuses = {r.status for r in results}
     if "failed" in statuses:
         return 1
     if statuses & {"busy", "cancelled"}:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from lakeconsole.contract.tiers import Tier
 from lakeconsole.errors import SchemaError
 
 Columns = list[tuple[str, pa.DataType]]
@@ -145,7 +146,7 @@ class Dataset:
     """One dataset of the lake: where its subject lands and how its rows are keyed."""
 
     subject: str
-    tier: str
+    tier: Tier  # where ingest writes it: bronze or gold
     path: str
     partition_key: str
     schema_id: str
@@ -167,6 +168,11 @@ class Dataset:
     def columns(self) -> list[str]:
         """Column names in schema order."""
         return list(self.schema.names)
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """The tiers that hold this dataset: Bronze datasets are compacted into Silver."""
+        return ("gold",) if self.tier == "gold" else ("bronze", "silver")
 
 
 def _bronze(subject: str, path: str, key: str, schema_id: str, ident: tuple[str, ...]) -> Dataset:
@@ -230,6 +236,6 @@ def bronze_datasets() -> list[Dataset]:
     return [d for d in DATASETS if d.tier == "bronze"]
 
 
-def subjects(tier: str | None = None) -> list[str]:
+def subjects(tier: Tier | None = None) -> list[str]:
     """All subjects, or those of one tier."""
     return [d.subject for d in DATASETS if tier is None or d.tier == tier]

@@ -6,21 +6,28 @@ import itertools
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
-from urllib.parse import quote, unquote
+from typing import Any, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakeconsole.contract.limits import segment
 from lakeconsole.contract.schemas import Dataset
+from lakeconsole.contract.tiers import Tier
+from lakeconsole.errors import SchemaError
 
 NS_PER_HOUR = 3_600_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
-_SAFE = "._-+"
+# ts_event_ns is an int64: the last representable instant is 2262-04-11T23:47:16.854775807Z,
+# so that day's end (and the next day's bounds) lie past int64. Bounds are Python ints;
+# numpy arrays meet them only through `search_ns`, which never narrows them to int64.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, order=True)
@@ -31,22 +38,22 @@ class Partition:
     date: str
     hour: int
 
-    def relpath(self, dataset: Dataset, tier: str | None = None) -> str:
+    def relpath(self, dataset: Dataset, tier: Tier | None = None) -> str:
         """`{tier}/{dataset}/{key}={value}/date=…/hour=HH` relative to the lake root."""
         return f"{date_dir(dataset, self.value, self.date, tier)}/hour={self.hour:02d}"
 
 
-def dataset_dir(dataset: Dataset, tier: str | None = None) -> str:
+def dataset_dir(dataset: Dataset, tier: Tier | None = None) -> str:
     """`{tier}/{dataset path}` relative to the lake root."""
     return f"{tier or dataset.tier}/{dataset.path}"
 
 
-def value_dir(dataset: Dataset, value: str, tier: str | None = None) -> str:
+def value_dir(dataset: Dataset, value: str, tier: Tier | None = None) -> str:
     """`{tier}/{dataset}/{key}={value}`; unsafe characters are percent-encoded."""
-    return f"{dataset_dir(dataset, tier)}/{dataset.partition_key}={quote(value, safe=_SAFE)}"
+    return f"{dataset_dir(dataset, tier)}/{segment(dataset.partition_key, value)}"
 
 
-def date_dir(dataset: Dataset, value: str, day: str, tier: str | None = None) -> str:
+def date_dir(dataset: Dataset, value: str, day: str, tier: Tier | None = None) -> str:
     """`{tier}/{dataset}/{key}={value}/date=YYYY-MM-DD`."""
     return f"{value_dir(dataset, value, tier)}/date={day}"
 
@@ -58,7 +65,7 @@ def hour_of(ts_ns: int) -> tuple[str, int]:
 
 
 def day_bounds(day: str) -> tuple[int, int]:
-    """[start, end) of a UTC date in nanoseconds."""
+    """[start, end) of a UTC date in nanoseconds, as Python ints (may exceed int64)."""
     d = date.fromisoformat(day)
     start = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000_000
     return start, start + NS_PER_DAY
@@ -67,19 +74,33 @@ def day_bounds(day: str) -> tuple[int, int]:
 def hours_in_range(day: str, start_ns: int | None, end_ns: int | None) -> list[int]:
     """The hours of `day` that can hold rows in [start_ns, end_ns]."""
     lo, hi = day_bounds(day)
-    first = max(lo, start_ns if start_ns is not None else lo)
-    last = min(hi - 1, end_ns if end_ns is not None else hi - 1)
+    # int(): a numpy int64 argument compared or subtracted with a bound past int64 overflows.
+    first = max(lo, int(start_ns) if start_ns is not None else lo)
+    last = min(hi - 1, int(end_ns) if end_ns is not None else hi - 1)
     if first > last:
         return []
     return list(range((first - lo) // NS_PER_HOUR, (last - lo) // NS_PER_HOUR + 1))
+
+
+def search_ns(ts: np.ndarray[Any, np.dtype[np.int64]], bounds: Sequence[int]) -> list[int]:
+    """`np.searchsorted(ts, bounds)` (side left) for bounds that may lie outside int64."""
+    clipped = np.array([min(max(b, INT64_MIN), INT64_MAX) for b in bounds], dtype=np.int64)
+    found = np.searchsorted(ts, clipped)
+    # Every int64 is below a bound past INT64_MAX; clipped to INT64_MAX it would miss that one.
+    return [len(ts) if b > INT64_MAX else int(i) for b, i in zip(bounds, found, strict=True)]
 
 
 def split(table: pa.Table, dataset: Dataset) -> Iterator[tuple[Partition, pa.Table]]:
     """Sort rows and cut them into one table per (partition value, UTC date, hour)."""
     if table.num_rows == 0:
         return
-    hours = pc.divide(table.column("ts_event_ns"), NS_PER_HOUR)
-    keyed = table.append_column("__hour", hours)
+    column = table.column("ts_event_ns")
+    if column.null_count:
+        raise SchemaError(f"{column.null_count} row(s) of {dataset.name} have no ts_event_ns")
+    ts = column.to_numpy()
+    # Floor division: Arrow's integer divide truncates toward zero, which would file a
+    # row of 1969-12-31 23:59 under 1970-01-01 hour 00, where compaction never looks.
+    keyed = table.append_column("__hour", pa.array(ts // NS_PER_HOUR, pa.int64()))
     order: list[tuple[str, Literal["ascending", "descending"]]] = [
         (dataset.partition_key, "ascending"), ("__hour", "ascending")
     ]

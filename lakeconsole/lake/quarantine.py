@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lakeconsole.lake import partitioning
+from lakeconsole.lake.parquet import Encoding, write_parquet
 from lakeconsole.lake.storage import Storage
 
 SCHEMA = pa.schema(
@@ -35,7 +34,9 @@ class QuarantineRecord:
     raw: bytes
 
 
-def write_records(storage: Storage, records: list[QuarantineRecord]) -> list[str]:
+def write_records(
+    storage: Storage, records: list[QuarantineRecord], encoding: Encoding | None = None
+) -> list[str]:
     """Write records as `quarantine/{subject}/date=YYYY-MM-DD/part-….parquet`; returns paths."""
     groups: dict[tuple[str, str], list[QuarantineRecord]] = {}
     for r in records:
@@ -44,12 +45,11 @@ def write_records(storage: Storage, records: list[QuarantineRecord]) -> list[str
     paths = []
     for (subject, day), rows in sorted(groups.items()):
         table = pa.Table.from_pylist([r.__dict__ for r in rows], schema=SCHEMA)
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd", compression_level=3)
+        data = write_parquet(table, encoding or Encoding())
         path = (
             f"quarantine/{quote(subject, safe='._-') or '_unknown'}/date={day}/"
             f"{partitioning.new_file_name()}"
         )
-        storage.write_atomic(path, sink.getvalue())
+        storage.write_atomic(path, data)
         paths.append(path)
     return paths

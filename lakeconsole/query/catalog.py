@@ -9,12 +9,12 @@ from urllib.parse import unquote
 import pyarrow.parquet as pq
 
 from lakeconsole.contract.schemas import Dataset, by_name
+from lakeconsole.contract.tiers import TIERS
 from lakeconsole.errors import SchemaError, StorageError
 from lakeconsole.lake.parquet import META_PREFIX
 from lakeconsole.lake.storage import FileInfo, Storage
 from lakeconsole.silver.layout import silver_files
 
-TIERS = ("bronze", "silver", "gold", "quarantine")
 LEVELS = ("tier", "asset", "dataset", "value", "date", "hour", "file")
 QUARANTINE_LEVELS = ("tier", "dataset", "date", "file")
 FOOTER_LIMIT = 500  # hour nodes get a row count only when this many footers or fewer are read

@@ -12,12 +12,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from lakeconsole.contract.schemas import Dataset, by_name
+from lakeconsole.contract.tiers import DATA_TIERS, Tier, is_tier
 from lakeconsole.errors import SchemaError
 from lakeconsole.lake import partitioning
+from lakeconsole.lake.parquet import read_error, verified_format
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.layout import silver_files
-
-TIERS = ("bronze", "silver", "gold")
 
 
 @dataclass
@@ -62,11 +62,11 @@ class LakeReader:
     ) -> pa.Table:
         """Like `read`, as an Arrow table."""
         ds = by_name(dataset) if isinstance(dataset, str) else dataset
-        _check_tier(tier, ds)
+        stored = _check_tier(tier, ds)
         _check_columns(ds, columns)
         schema = ds.schema if columns is None else pa.schema([ds.schema.field(c) for c in columns])
         for attempt in (1, 2):
-            paths = self.plan(tier, ds, partition_value, date, start_ns, end_ns)
+            paths = self.plan(stored, ds, partition_value, date, start_ns, end_ns)
             self.last_scan = ScanStats(files=paths)
             if not paths:
                 return schema.empty_table().replace_schema_metadata(None)
@@ -78,6 +78,10 @@ class LakeReader:
                 # our listing and our reads: list the new set and read it instead.
                 if tier != "silver" or attempt == 2:
                     raise
+                # s3fs answers "missing" from a cached listing of the hour directory made
+                # before another process switched: forget those listings too.
+                for directory in {p.rsplit("/", 1)[0] for p in paths}:
+                    self.storage.invalidate(directory)
         self.last_scan.rows = table.num_rows
         return table.replace_schema_metadata(None)
 
@@ -90,16 +94,22 @@ class LakeReader:
         columns: list[str] | None,
     ) -> pa.Table:
         full = [self.storage.full(p) for p in paths]
-        scan = pads.dataset(full, schema=ds.schema, format="parquet", filesystem=self.storage.fs)
+        scan = pads.dataset(full, schema=ds.schema, format=verified_format(),
+                            filesystem=self.storage.fs)
         # Each file is sorted; several files of one hour are not, so sort the result.
         wanted = None if columns is None else list(dict.fromkeys([*columns, *ds.sort_columns]))
-        table = scan.to_table(columns=wanted, filter=_time_filter(start_ns, end_ns))
+        try:
+            table = scan.to_table(columns=wanted, filter=_time_filter(start_ns, end_ns))
+        except FileNotFoundError:
+            raise  # read_arrow retries a Silver set switched meanwhile
+        except (OSError, pa.ArrowException) as exc:  # a failed page CRC is an OSError
+            raise read_error(self.storage, paths, exc) from exc
         table = table.take(pc.sort_indices(table, sort_keys=_sort_keys(ds)))
         return table if columns is None else table.select(columns)
 
     def plan(
         self,
-        tier: str,
+        tier: Tier,
         ds: Dataset,
         value: str,
         date: str,
@@ -122,28 +132,30 @@ class LakeReader:
     ) -> list[str]:
         """Dates with data for a dataset (`stocks/trades`), optionally one value (`SPY`)."""
         ds = by_name(schema_path)
-        tier = tier or ds.tier
-        values = [partition_filter.split("=", 1)[-1]] if partition_filter else self.values(tier, ds)
+        stored = _check_tier(tier or ds.tier, ds)
+        values = ([partition_filter.split("=", 1)[-1]] if partition_filter
+                  else self.values(stored, ds))
         dates: set[str] = set()
         for value in values:
-            for name in self.storage.list_dir(partitioning.value_dir(ds, value, tier)):
+            for name in self.storage.list_dir(partitioning.value_dir(ds, value, stored)):
                 if name.startswith("date="):
                     dates.add(name.removeprefix("date="))
         return sorted(dates)
 
-    def values(self, tier: str, ds: Dataset) -> list[str]:
+    def values(self, tier: Tier, ds: Dataset) -> list[str]:
         """Partition values present for a dataset in a tier."""
         prefix = f"{ds.partition_key}="
         names = self.storage.list_dir(partitioning.dataset_dir(ds, tier))
         return [unquote(n.removeprefix(prefix)) for n in names if n.startswith(prefix)]
 
 
-def _check_tier(tier: str, ds: Dataset) -> None:
-    if tier not in TIERS:
-        raise SchemaError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
-    allowed = ("gold",) if ds.tier == "gold" else ("bronze", "silver")
-    if tier not in allowed:
+def _check_tier(tier: str, ds: Dataset) -> Tier:
+    """The tier named by the user, if it holds the dataset."""
+    if not is_tier(tier) or tier == "quarantine":
+        raise SchemaError(f"unknown tier {tier!r}; expected one of {', '.join(DATA_TIERS)}")
+    if tier not in ds.tiers:
         raise SchemaError(f"dataset {ds.name} is not stored in the {tier} tier")
+    return tier
 
 
 def _check_columns(ds: Dataset, columns: list[str] | None) -> None:

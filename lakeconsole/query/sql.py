@@ -11,9 +11,12 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from lakeconsole.contract.schemas import DATASETS, Dataset
-from lakeconsole.errors import QueryError, StorageError
+from lakeconsole.contract.tiers import Tier
+from lakeconsole.errors import CorruptFileError, LakeError, QueryError, StorageError
 from lakeconsole.lake import partitioning
+from lakeconsole.lake.parquet import read_error, verified_format
 from lakeconsole.lake.storage import Storage
+from lakeconsole.query import ROW_LIMIT
 from lakeconsole.query.readers import LakeReader
 from lakeconsole.silver.layout import silver_files
 
@@ -26,7 +29,7 @@ class View:
     """A SQL view over one dataset in one tier (or over the quarantine tier)."""
 
     name: str
-    tier: str
+    tier: Tier
     dataset: Dataset | None
 
 
@@ -34,8 +37,7 @@ def lake_views() -> dict[str, View]:
     """Every view name the lake can offer, e.g. `bronze_stocks_trades`, `gold_levels_signals`."""
     views: dict[str, View] = {}
     for ds in DATASETS:
-        tiers = ("gold",) if ds.tier == "gold" else ("bronze", "silver")
-        for tier in tiers:
+        for tier in ds.tiers:
             name = f"{tier}_{ds.path.replace('/', '_')}"
             views[name] = View(name, tier, ds)
     views[QUARANTINE_VIEW] = View(QUARANTINE_VIEW, "quarantine", None)
@@ -50,7 +52,7 @@ class LakeSQL:
         self.seconds = 0.0
         self.truncated = False
 
-    def query(self, sql: str, limit: int | None = 100_000) -> pa.Table:
+    def query(self, sql: str, limit: int | None = ROW_LIMIT) -> pa.Table:
         """Run `sql`; at most `limit` rows come back (`truncated` says whether more existed)."""
         started = time.perf_counter()
         con = duckdb.connect(":memory:")
@@ -60,13 +62,29 @@ class LakeSQL:
             table = self._fetch(con, sql, limit)
             self.truncated = is_truncated(table)
             return table
-        except duckdb.IOException as exc:
-            raise StorageError(f"query failed reading the lake: {_first_line(exc)}") from exc
-        except duckdb.Error as exc:
-            raise QueryError(f"query failed: {_first_line(exc)}") from exc
+        # RuntimeError: DuckDB's binding layer; OSError/ArrowException: DuckDB's error
+        # re-raised by Arrow while `_fetch` pulls the batches.
+        except (duckdb.Error, RuntimeError, OSError, pa.ArrowException) as exc:
+            raise self._failure(sql, exc) from exc
         finally:
             con.close()
             self.seconds = time.perf_counter() - started
+
+    def _failure(self, sql: str, exc: Exception) -> LakeError:
+        """One line for a failed query; a damaged file is named even when DuckDB does not."""
+        text = _first_line(exc)
+        if self.storage.root not in text and _may_be_a_file(exc):
+            # DuckDB names the file in some read errors only (not for a bad footer, nor
+            # for a failed CRC inside an Arrow-backed view): find it, reading one by one.
+            damaged = read_error(self.storage, self._all_files(sql), exc)
+            if isinstance(damaged, CorruptFileError):
+                return damaged
+        if isinstance(exc, (duckdb.IOException, OSError)):
+            return StorageError(f"query failed reading the lake: {text}")
+        return QueryError(f"query failed: {text}")
+
+    def _all_files(self, sql: str) -> list[str]:
+        return [p for view in self._referenced(sql) for p in self.files(view)]
 
     def files(self, view: View) -> list[str]:
         """Lake-relative files behind a view (only the current ones for Silver)."""
@@ -108,7 +126,7 @@ class LakeSQL:
         else:
             schema = None if view.dataset is None else view.dataset.schema
             dataset = pads.dataset(
-                full, schema=schema, format="parquet", filesystem=self.storage.fs
+                full, schema=schema, format=verified_format(), filesystem=self.storage.fs
             )
             con.register(view.name, dataset)
 
@@ -141,6 +159,14 @@ def is_truncated(table: pa.Table) -> bool:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _may_be_a_file(exc: Exception) -> bool:
+    """Errors a damaged file can cause (not mistakes in the SQL itself)."""
+    file_errors = (duckdb.IOException, duckdb.InvalidInputException, RuntimeError, OSError,
+                   pa.ArrowException)
+    # A damaged footer surfaces as DuckDB's base Error ("don't know what type: …").
+    return isinstance(exc, file_errors) or type(exc) is duckdb.Error
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,67 +1,42 @@
 """SilverCompactor: Bronze → Silver per (dataset, partition value, date) with DuckDB.
 
-One compaction: take the partition's lease, read its Bronze files (quarantining the
-unreadable ones), sort and deduplicate with DuckDB, write the hours' files of a new
-generation beside the current ones, switch the manifest (one atomic write), delete the
-old files. See `layout` for why readers never see a mix.
+One compaction: take the partition's lease, delete what a crashed or failed run left,
+read its Bronze files (quarantining the unreadable ones), sort and deduplicate with
+DuckDB, write the hours' files of a new generation under hidden names beside the current
+ones, switch (rename them, then the manifest: one atomic write), delete the old files.
+See `layout` for the invariant and why readers never see a mix.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date as date_cls
 from typing import Any
 from urllib.parse import unquote
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from lakeconsole.config import Settings, SilverSettings
 from lakeconsole.contract.schemas import Dataset, bronze_datasets, by_name
-from lakeconsole.errors import CompactionError
+from lakeconsole.errors import CompactionError, describe
 from lakeconsole.lake import partitioning
-from lakeconsole.lake.parquet import Encoding
 from lakeconsole.lake.storage import FileInfo, Storage
 from lakeconsole.silver import bronze_input, dedup, layout
-from lakeconsole.silver.bronze_input import Quarantined
 from lakeconsole.silver.chunks import plan_chunks, write_chunks
 from lakeconsole.silver.lease import Lease
+from lakeconsole.silver.params import CompactionParams
+from lakeconsole.silver.result import CompactionResult, QuarantinedFile, Status
 
 log = logging.getLogger(__name__)
-MIB = 1024 * 1024
-# Fault injection for tests: sleep this many seconds after writing a generation's files
-# and before switching the manifest, so a test can kill the process at the worst moment.
-PAUSE_ENV = "LAKECONSOLE_COMPACT_PAUSE_BEFORE_SWITCH"
 
-Result = dict[str, Any]
+Fields = dict[str, Any]  # some fields of a CompactionResult, as one step found them
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class CompactionParams:
-    """Tuning of the compactor; `from_settings` maps the `[silver]`/`[parquet]` sections."""
-
-    target_file_bytes: int = 256 * MIB
-    workers: int = 2
-    threads: int = 2
-    encoding: Encoding = field(default_factory=Encoding)
-    lease_ttl_s: float = 900.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings | SilverSettings) -> CompactionParams:
-        """Parameters from the whole Settings or just its Silver section."""
-        silver = settings.silver if isinstance(settings, Settings) else settings
-        encoding = Encoding()
-        if isinstance(settings, Settings):
-            encoding = Encoding(settings.parquet.compression, settings.parquet.compression_level)
-        return cls(silver.target_file_mb * MIB, silver.workers, encoding=encoding)
 
 
 @dataclass(frozen=True, order=True)
@@ -81,7 +56,7 @@ class CompactionJob:
 class _Stop(Exception):
     """Ends one compaction early with a status other than ok/failed."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: Status, message: str) -> None:
         super().__init__(message)
         self.status = status
 
@@ -101,22 +76,23 @@ class SilverCompactor:
             params = CompactionParams.from_settings(params)
         self.params = params
 
-    # -- the seed's interface ------------------------------------------------------------
+    # -- the interface docs/design.md §7 promises -----------------------------------------
 
     def compact_date(
         self, date: str, schema: str, partition_value: str, force: bool = False
-    ) -> Result:
-        """Compact one (dataset, partition value, date); never raises for data problems."""
-        return self.run_job(CompactionJob(by_name(schema).name, partition_value, date), force)
+    ) -> dict[str, Any]:
+        """Compact one (dataset, partition value, date); the result dict of docs/design.md §5."""
+        job = CompactionJob(by_name(schema).name, partition_value, date)
+        return self.run_job(job, force).to_dict()
 
-    def compact_all_schemas(self, date: str) -> dict[str, Result]:
+    def compact_all_schemas(self, date: str) -> dict[str, dict[str, Any]]:
         """Every Bronze dataset and partition value of a date, keyed by `dataset/value`."""
         results = self.compact_many(self.plan(date))
-        return {f"{r['dataset']}/{r['partition']}": r for r in results}
+        return {f"{r.dataset}/{r.partition}": r.to_dict() for r in results}
 
-    def compact_all_dates(self, schema: str, partition_value: str) -> list[Result]:
+    def compact_all_dates(self, schema: str, partition_value: str) -> list[dict[str, Any]]:
         """Every date of one dataset and partition value, oldest first."""
-        return self.compact_many(self.plan(None, schema, partition_value))
+        return [r.to_dict() for r in self.compact_many(self.plan(None, schema, partition_value))]
 
     # -- planning and running many -------------------------------------------------------
 
@@ -154,9 +130,9 @@ class SilverCompactor:
         cancel: threading.Event | None = None,
         workers: int | None = None,
         force: bool = False,
-    ) -> list[Result]:
+    ) -> list[CompactionResult]:
         """Run jobs in a bounded pool; results in job order; `cancel` skips the rest."""
-        results: list[Result] = [{} for _ in jobs]
+        results: list[CompactionResult | None] = [None for _ in jobs]
         if progress:
             progress(0, len(jobs), "")
         with ThreadPoolExecutor(max_workers=max(1, workers or self.params.workers)) as pool:
@@ -167,32 +143,31 @@ class SilverCompactor:
                 results[i] = future.result()
                 if progress:
                     progress(done, len(jobs), jobs[i].key)
-        return results
+        return [r for r in results if r is not None]
 
     # -- one job -------------------------------------------------------------------------
 
     def run_job(
         self, job: CompactionJob, force: bool = False, cancel: threading.Event | None = None
-    ) -> Result:
+    ) -> CompactionResult:
         """Compact one job and report how it went; errors become status `failed`."""
         started = time.perf_counter()
-        result = _new_result(job)
+        result = CompactionResult(job.key, job.dataset, job.value, job.date)
         try:
             ds = _bronze(job.dataset)
             _check_date(job.date)
             _check_cancel(cancel)
-            result.update(self._locked(ds, job, force, cancel))
+            result = result.but(**self._locked(ds, job, force, cancel))
         except _Stop as stop:
-            result.update(status=stop.status, error=str(stop))
+            result = result.but(status=stop.status, error=str(stop))
         except Exception as exc:  # one bad partition must not stop the others
             log.exception("compaction of %s failed", job.key)
-            result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        result["seconds"] = round(time.perf_counter() - started, 3)
-        return result
+            result = result.but(status="failed", error=describe(exc))
+        return result.but(seconds=round(time.perf_counter() - started, 3))
 
     def _locked(
         self, ds: Dataset, job: CompactionJob, force: bool, cancel: threading.Event | None
-    ) -> Result:
+    ) -> Fields:
         lock_path = f"{layout.date_dir(ds, job.value, job.date)}/{layout.LOCK_NAME}"
         lease = Lease(self.storage, lock_path, self.params.lease_ttl_s)
         holder = lease.acquire()
@@ -200,7 +175,10 @@ class SilverCompactor:
             raise _Stop("busy", f"{job.key} is being compacted by {holder.describe()}; "
                                 "try again when it finishes")
         try:
-            return self._compact(ds, job, lease, force, cancel)
+            # Every run, even one with nothing to compact, clears what crashed runs left.
+            current = layout.read_manifest(self.storage, ds, job.value, job.date)
+            layout.tidy(self.storage, ds, job.value, job.date, current)
+            return self._compact(ds, job, current, lease, force, cancel)
         finally:
             lease.release()
 
@@ -208,14 +186,14 @@ class SilverCompactor:
         self,
         ds: Dataset,
         job: CompactionJob,
+        current: layout.Manifest | None,
         lease: Lease,
         force: bool,
         cancel: threading.Event | None,
-    ) -> Result:
+    ) -> Fields:
         files = bronze_input.list_files(self.storage, ds, job.value, job.date)
         if not files:
             return {"status": "empty"}
-        current = layout.read_manifest(self.storage, ds, job.value, job.date)
         if current and not force and current.bronze_fingerprint == bronze_input.fingerprint(files):
             return _unchanged(current)
         rows, good, moved = self._read_sorted(ds, files)
@@ -233,31 +211,26 @@ class SilverCompactor:
                 "silver_rows": manifest.rows}
 
     def _read_sorted(
-        self, ds: Dataset, files: list[FileInfo]
-    ) -> tuple[pa.Table, list[FileInfo], list[Quarantined]]:
-        """All Bronze rows in Silver order; unreadable files are quarantined, the rest read."""
-        try:
-            return self._sorted(ds, files), files, []
-        except (duckdb.Error, OSError, pa.ArrowException):
-            bad = bronze_input.probe(self.storage, ds, files)
-            if not bad:
-                raise  # not a file's fault (storage down, out of memory): the job fails
-        moved = [bronze_input.quarantine(self.storage, info.path, why) for info, why in bad]
-        gone = {info.path for info, _ in bad}
-        good = [f for f in files if f.path not in gone]
-        return self._sorted(ds, good), good, moved
+        self, ds: Dataset, files: Sequence[FileInfo]
+    ) -> tuple[pa.Table, list[FileInfo], list[QuarantinedFile]]:
+        """All Bronze rows in Silver order; damaged files are quarantined, the rest read.
 
-    def _sorted(self, ds: Dataset, files: list[FileInfo]) -> pa.Table:
-        if not files:
+        Read through Arrow with every check of `parquet.read_verified`, not by DuckDB's
+        read_parquet: DuckDB does not verify page CRCs (measured: a flipped byte in a
+        DOUBLE page decodes to a wrong value, silently), and compaction is where a wrong
+        value would become permanent. DuckDB still does the sort.
+        """
+        got = bronze_input.read_files(self.storage, ds, files, self.params.threads)
+        moved = [bronze_input.quarantine(self.storage, info.path, why) for info, why in got.bad]
+        return self._sorted(ds, got.tables), got.read, moved
+
+    def _sorted(self, ds: Dataset, tables: list[pa.Table]) -> pa.Table:
+        if not tables:
             return ds.schema.empty_table()
         with duckdb.connect(config={"threads": self.params.threads}) as con:
             # No progress bar: it would draw on the caller's terminal from a worker thread.
             con.execute("SET enable_progress_bar = false")
-            if self.storage.is_local:
-                return dedup.sorted_rows(con, bronze_input.read_parquet_sql(self.storage, files),
-                                         ds)
-            # S3: Arrow reads through fsspec in parallel; DuckDB sorts the Arrow table.
-            con.register("bronze_rows", bronze_input.scan(self.storage, ds, files))
+            con.register("bronze_rows", pa.concat_tables(tables))
             return dedup.sorted_rows(con, "bronze_rows", ds)
 
     def _publish(
@@ -271,29 +244,46 @@ class SilverCompactor:
         lease: Lease,
         cancel: threading.Event | None,
     ) -> layout.Manifest:
-        taken = layout.hour_files(self.storage, ds, job.value, job.date)
-        chunks = plan_chunks(kept, job.date, rows_per_file, taken)
+        """Write the generation under hidden names, switch to it, delete the old one."""
+        # After the tidy, the current files are the only visible ones: avoid their numbers.
+        chunks = plan_chunks(kept, job.date, rows_per_file, layout.sequences_in_use(current))
         base = layout.date_dir(ds, job.value, job.date)
-        written = write_chunks(self.storage, ds, base, kept, chunks, self.params)
+        run = lease.owner
         try:
-            _pause_for_tests()
+            written = write_chunks(self.storage, ds, base, kept, chunks, self.params, run)
             _check_cancel(cancel)
             self._check_switch(ds, job, current, lease)
             manifest = layout.Manifest(
                 ds.schema_id, job.value, job.date, _generation(current) + 1, tuple(written),
                 kept.num_rows, bronze_input.fingerprint(bronze_files))
-            layout.write_manifest(self.storage, ds, manifest)
+            layout.switch(self.storage, ds, manifest, run, self.params.threads)
         except BaseException:
-            self.storage.delete([f"{base}/{f.path}" for f in written])
+            self._clean_up(ds, job, lease, run)
             raise
-        self.storage.delete(layout.garbage(self.storage, ds, manifest))
+        layout.tidy(self.storage, ds, job.value, job.date, manifest)
         return manifest
+
+    def _clean_up(self, ds: Dataset, job: CompactionJob, lease: Lease, run: str) -> None:
+        """After a failure, remove what this run wrote; never hides the failure itself."""
+        try:
+            if lease.still_held():
+                # Re-read: a failed manifest write may still have landed (an S3 PUT whose
+                # answer was lost); whichever generation is current is the one to keep.
+                now = layout.read_manifest(self.storage, ds, job.value, job.date)
+                layout.tidy(self.storage, ds, job.value, job.date, now)
+            else:  # someone broke our lease: everything but our pending files is theirs
+                layout.discard(self.storage, ds, job.value, job.date, run)
+        except Exception:
+            log.exception("could not remove the files of a failed compaction of %s; "
+                          "the next run of the partition will", job.key)
 
     def _check_switch(
         self, ds: Dataset, job: CompactionJob, current: layout.Manifest | None,
         lease: Lease,
     ) -> None:
         """Refuse to switch if our lease was broken or someone else switched meanwhile."""
+        # Renewed first: the writes may have taken long, and the switch must end in the TTL.
+        lease.renew()
         now = layout.read_manifest(self.storage, ds, job.value, job.date)
         if not lease.still_held() or _generation(now) != _generation(current):
             raise _Stop("busy", f"{job.key} was compacted by another process meanwhile; "
@@ -319,21 +309,14 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise _Stop("cancelled", "cancelled before completion; the previous Silver is unchanged")
 
 
-def _pause_for_tests() -> None:
-    pause = os.environ.get(PAUSE_ENV)
-    if pause:
-        time.sleep(float(pause))
-
-
 def _generation(manifest: layout.Manifest | None) -> int:
     return manifest.generation if manifest else 0
 
 
 def _dedup_day(rows: pa.Table, ds: Dataset, day: str) -> tuple[pa.Table, int]:
     """The day's rows without repeats, and how many rows of the day there were."""
-    lo, hi = partitioning.day_bounds(day)
     ts = rows.column("ts_event_ns").to_numpy()
-    first, stop = (int(i) for i in np.searchsorted(ts, [lo, hi]))
+    first, stop = partitioning.search_ns(ts, partitioning.day_bounds(day))
     in_day = rows.slice(first, stop - first)
     return dedup.drop_repeats(in_day, ds), in_day.num_rows
 
@@ -344,19 +327,9 @@ def _rows_per_file(params: CompactionParams, rows: pa.Table, files: list[FileInf
     return max(1, params.target_file_bytes * max(1, rows.num_rows) // on_disk)
 
 
-def _new_result(job: CompactionJob) -> Result:
-    return {
-        "key": job.key, "dataset": job.dataset, "partition": job.value, "date": job.date,
-        "status": "failed", "rows_read": 0, "rows_written": 0, "duplicates_removed": 0,
-        "rows_outside_date": 0, "files_read": 0, "files_written": 0, "bytes_read": 0,
-        "bytes_written": 0, "seconds": 0.0, "quarantined": [], "generation": None,
-        "silver_rows": None, "unchanged": False, "error": None,
-    }
-
-
 def _read_stats(
-    read: int, in_day: int, kept: int, files: list[FileInfo], moved: list[Quarantined]
-) -> Result:
+    read: int, in_day: int, kept: int, files: list[FileInfo], moved: list[QuarantinedFile]
+) -> Fields:
     return {
         "rows_read": read,
         "rows_written": kept,
@@ -364,12 +337,11 @@ def _read_stats(
         "rows_outside_date": read - in_day,
         "files_read": len(files),
         "bytes_read": sum(f.size for f in files),
-        "quarantined": [{"path": q.path, "moved_to": q.moved_to, "reason": q.reason}
-                        for q in moved],
+        "quarantined": tuple(moved),
     }
 
 
-def _unchanged(current: layout.Manifest) -> Result:
+def _unchanged(current: layout.Manifest) -> Fields:
     """Bronze is exactly what the current generation was built from: nothing to do."""
     return {"status": "ok", "unchanged": True, "generation": current.generation,
             "silver_rows": current.rows}

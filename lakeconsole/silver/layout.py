@@ -3,12 +3,35 @@
 Layout of one (dataset, partition value, date):
 
     silver/{dataset}/{key}={value}/date=D/_manifest.json          current generation, one PUT
+    silver/{dataset}/{key}={value}/date=D/_compaction.lock        the lease of a running job
     silver/{dataset}/{key}={value}/date=D/hour=HH/part-NNNNN.parquet
+    silver/{dataset}/{key}={value}/date=D/hour=HH/.part-NNNNN.parquet.{run}.pending
 
-Files of a new generation get sequence numbers that no file in the hour directory
-uses yet, so they are written beside the current ones without touching them; the
-manifest is replaced last (one atomic write), then the old files are deleted. A reader
-that goes through `silver_files` therefore sees the old set or the new set, never a mix.
+Invariant: outside a run's switch, the files matching `silver/**/*.parquet` below a date
+directory are exactly those its manifest names (none without a manifest): a plain glob
+reads what `silver_files`, hence every lakeconsole reader, reads.
+
+A run, holding the partition's lease: (1) `tidy`: delete what the manifest does not name;
+(2) write the new generation under pending names (a leading dot and no `.parquet`
+suffix: DuckDB globs, Arrow and Spark skip them), numbered apart from the current files;
+(3) `switch`: rename them to their final names, then replace the manifest (one atomic
+write); (4) `tidy` again: the old generation goes. A failed run removes what it wrote.
+Rename is atomic on local disk; S3 has none: a server-side copy, then a delete (two
+requests per file, no data through the compactor, copies in parallel, the new
+generation briefly stored twice).
+
+What a kill -9 leaves, by step (readers always get one whole generation):
+    (2)            pending files only, invisible: glob == reader == old generation.
+    (3) renames    new part files visible but unnamed: the glob reads more than the
+                   reader; ms on local disk, the copies' duration on S3.
+    (3) manifest   atomic: the old generation before, the new one after.
+    (4)            old part files still visible: the glob reads both generations.
+The next run of the partition takes the dead run's lease (at once on the same host,
+after the lease's TTL from another) and its step (1) restores the invariant, even when
+Bronze is unchanged and there is nothing to compact. Temp files
+in the date directory itself (a killed manifest or lease write, a few hundred bytes)
+are left to `Storage.sweep_temp`: merely trying to take the lease creates one there
+for an instant, so the lease holder must not delete them.
 """
 
 from __future__ import annotations
@@ -16,17 +39,20 @@ from __future__ import annotations
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from lakeconsole.contract.schemas import Dataset
-from lakeconsole.errors import StorageError
+from lakeconsole.errors import CompactionError, StorageError
 from lakeconsole.lake import partitioning
-from lakeconsole.lake.storage import Storage
+from lakeconsole.lake.storage import TEMP_PREFIX, Storage
 
 MANIFEST_NAME = "_manifest.json"
 LOCK_NAME = "_compaction.lock"
 FORMAT_VERSION = 1
+PENDING_SUFFIX = ".pending"
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
+_PENDING = re.compile(r"^\.part-\d{5,}\.parquet\.(?P<run>[0-9a-z]+)\.pending$")
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,14 @@ class Manifest:
     bronze_fingerprint: str
     created_ns: int = field(default_factory=time.time_ns)
     format: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        # Readers, `unchanged` and the console trust `rows`: it must be what the files hold
+        # (an int64 overflow once dropped the last hour's file and kept its rows here).
+        held = sum(f.rows for f in self.files)
+        if held != self.rows:
+            raise CompactionError(f"Silver manifest of {self.value} {self.date} claims "
+                                  f"{self.rows} rows but its files hold {held}")
 
     def to_bytes(self) -> bytes:
         """JSON, one object."""
@@ -90,7 +124,7 @@ def read_manifest(storage: Storage, dataset: Dataset, value: str, day: str) -> M
         return None
     try:
         return Manifest.from_bytes(data)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, CompactionError) as exc:
         raise StorageError(f"unreadable Silver manifest {path}: {exc}") from exc
 
 
@@ -128,20 +162,73 @@ def free_sequences(taken: set[int], count: int) -> int:
         start = max(clash) + 1
 
 
-def hour_files(storage: Storage, dataset: Dataset, value: str, day: str) -> dict[int, list[str]]:
-    """Every Silver part file on storage (current, old or left by a crash), by hour."""
-    base = date_dir(dataset, value, day)
-    out: dict[int, list[str]] = {}
-    for info in storage.files(base):
-        parts = info.path[len(base) + 1 :].split("/")
-        if len(parts) == 2 and parts[0].startswith("hour=") and sequence_of(parts[1]) is not None:
-            out.setdefault(int(parts[0].removeprefix("hour=")), []).append(info.path)
-    return out
+def sequences_in_use(manifest: Manifest | None) -> dict[int, set[int]]:
+    """Sequence numbers of the manifest's files by hour: a new generation avoids them."""
+    used: dict[int, set[int]] = {}
+    for f in manifest.files if manifest else ():
+        sequence = sequence_of(f.path.rsplit("/", 1)[-1])
+        if sequence is not None:
+            used.setdefault(f.hour, set()).add(sequence)
+    return used
 
 
-def garbage(storage: Storage, dataset: Dataset, manifest: Manifest) -> list[str]:
-    """Part files of the date that the manifest does not name (old or crashed generations)."""
+def pending_path(path: str, run: str) -> str:
+    """Where `run` writes `hour=HH/part-N.parquet` until the switch: hidden, not `.parquet`."""
+    hour, _, name = path.rpartition("/")
+    return f"{hour}/.{name}.{run}{PENDING_SUFFIX}"
+
+
+def switch(
+    storage: Storage, dataset: Dataset, manifest: Manifest, run: str, workers: int = 1
+) -> None:
+    """Give `run`'s pending files their final names, then switch readers to `manifest`."""
     base = date_dir(dataset, manifest.value, manifest.date)
-    current = {f"{base}/{f.path}" for f in manifest.files}
-    found = hour_files(storage, dataset, manifest.value, manifest.date)
-    return [p for paths in found.values() for p in paths if p not in current]
+
+    def publish(f: SilverFile) -> None:
+        storage.rename(f"{base}/{pending_path(f.path, run)}", f"{base}/{f.path}")
+
+    # On S3 each rename is a server-side copy: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(publish, manifest.files))
+    write_manifest(storage, dataset, manifest)
+
+
+def tidy(
+    storage: Storage, dataset: Dataset, value: str, day: str, manifest: Manifest | None
+) -> list[str]:
+    """Delete the date's files that `manifest` does not name; only the lease holder may.
+
+    That is every `.parquet` file (old or crashed generations: a glob would read them)
+    and the pending and temp files of hour directories (which may be a running job's,
+    hence the lease). Returns the deleted paths.
+    """
+    base = date_dir(dataset, value, day)
+    named = {f"{base}/{f.path}" for f in manifest.files} if manifest else set()
+    doomed = [info.path for info in storage.all_files(base)
+              if info.path not in named and _debris(info.path[len(base) + 1 :])]
+    storage.delete(doomed)
+    return doomed
+
+
+def discard(storage: Storage, dataset: Dataset, value: str, day: str, run: str) -> list[str]:
+    """Delete `run`'s pending files only: what a run that lost its lease may clean up."""
+    base = date_dir(dataset, value, day)
+    doomed = [info.path for info in storage.all_files(base)
+              if _run_of(info.path.rsplit("/", 1)[-1]) == run]
+    storage.delete(doomed)
+    return doomed
+
+
+def _debris(relpath: str) -> bool:
+    """Whether a file (path relative to the date directory) is not the manifest's to keep."""
+    parent, _, name = relpath.rpartition("/")
+    if name.endswith(".parquet"):
+        return True
+    in_hour = parent.startswith("hour=") and "/" not in parent
+    return in_hour and (_run_of(name) is not None or name.startswith(TEMP_PREFIX))
+
+
+def _run_of(name: str) -> str | None:
+    """The run that wrote a pending file; None for other names."""
+    m = _PENDING.match(name)
+    return m.group("run") if m else None

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from textual import work
@@ -43,10 +43,10 @@ from lakeconsole.tui.widgets.query import QueryPanel, ReaderRequest, SqlRequest
 
 if TYPE_CHECKING:
     from lakeconsole.service import Service
+    from lakeconsole.silver.result import CompactionResult
 
 TABS = ("dashboard", "partitions", "compact", "query")
 TREE_REFRESH_S = 3.0
-QUERY_LIMIT = 100_000
 START_GRACE_S = 2.0
 
 
@@ -337,7 +337,7 @@ class LakeConsoleApp(App[int]):
             return
         self.call_from_thread(self._compaction_done, results, time.perf_counter() - started)
 
-    def _compaction_done(self, results: list[dict[str, Any]], seconds: float) -> None:
+    def _compaction_done(self, results: list[CompactionResult], seconds: float) -> None:
         self.cancel_event = None
         self.query_one(CompactionPanel).show_results(results, seconds)
         self._tree_seen = -1  # new Silver files: refresh the tree on the next tick
@@ -377,7 +377,7 @@ class LakeConsoleApp(App[int]):
         started = time.perf_counter()
         try:
             if isinstance(request, SqlRequest):
-                table = self.service.sql(request.sql, limit=QUERY_LIMIT)
+                table = self.service.sql(request.sql)
                 truncated = (table.schema.metadata or {}).get(b"lakeconsole.truncated") == b"true"
             else:
                 table = self.service.read(request.tier, request.dataset, request.partition,

@@ -14,6 +14,7 @@ from typing import Any
 from lakeconsole import events as ev
 from lakeconsole.contract.schemas import DATASETS, by_subject
 from lakeconsole.errors import SchemaError
+from lakeconsole.silver.result import CompactionResult
 
 HISTORY = 120
 MAX_LOG = 5000
@@ -60,7 +61,7 @@ class CompactionState:
     done: int = 0
     total: int = 0
     current: str = ""
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[CompactionResult] = field(default_factory=list)
 
 
 class ConsoleModel:
@@ -146,8 +147,8 @@ class ConsoleModel:
     def _finished(self, e: ev.CompactionFinished) -> None:
         self.compaction.results.append(e.result)
         r = e.result
-        self._log.append(LogEntry(e.at, "compaction", e.key, rows=r.get("rows_written"),
-                                  bytes=r.get("bytes"), detail=str(r.get("status", ""))))
+        self._log.append(LogEntry(e.at, "compaction", e.key, rows=r.rows_written,
+                                  bytes=r.bytes_written, detail=r.status))
 
     def _error(self, e: ev.ErrorRaised) -> None:
         self.errors += 1

@@ -7,11 +7,13 @@ import io
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from lakeconsole import cli
 from lakeconsole.config import CONFIG_ENV, ENVIRONMENT
 from lakeconsole.lake.storage import Storage
+from lakeconsole.silver.compactor import SilverCompactor
 from tests.conftest import s3_options
 from tests.trade_rows import DAY, DAY_NS, HOUR_NS, TRADES, trades, write
 
@@ -118,3 +120,39 @@ def test_read_from_s3_configured_by_environment(
                          "--format", "json", "--end-ns", str(TS[1]))
     assert code == 0, err
     assert [json.loads(line)["ts_event_ns"] for line in out.splitlines()] == TS[:2]
+
+
+def _damage(data: bytes, how: str) -> bytes:
+    """A data page's last byte flipped (CRC), a footer byte flipped, or the tail cut."""
+    if how == "truncated":
+        return data[: len(data) // 2]
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    if how == "page":
+        chunk = meta.row_group(0).column(TRADES.schema.get_field_index("price"))
+        start = chunk.dictionary_page_offset if chunk.has_dictionary_page else (
+            chunk.data_page_offset)
+        offset = start + chunk.total_compressed_size - 1
+    else:  # the footer's first bytes: the thrift FileMetaData header
+        offset = len(data) - 8 - meta.serialized_size
+    out = bytearray(data)
+    out[offset] ^= 0xFF
+    return bytes(out)
+
+
+@pytest.mark.parametrize("tier", ["bronze", "silver"])
+@pytest.mark.parametrize("how", ["page", "footer", "truncated"])
+def test_a_damaged_file_is_one_line_naming_it(
+    root: str, local_lake: Storage, capsys: pytest.CaptureFixture[str], tier: str, how: str
+) -> None:
+    if tier == "silver":
+        SilverCompactor(local_lake).compact_date(DAY, "stocks.trades", "SPY")
+    write(local_lake, TRADES, trades("SPY", [t + 7 for t in TS], seq0=100))  # a healthy one
+    (path, *_) = [f.path for f in local_lake.files(tier)]
+    local_lake.write_atomic(path, _damage(local_lake.read_bytes(path), how))
+    code, out, err = run(capsys, "read", tier, "stocks.trades", "SPY", "--date", DAY,
+                         "--data-root", root)
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("lakeconsole: error: damaged file ") and path in line
+    if how == "page":
+        assert "CRC checksum verification failed" in line

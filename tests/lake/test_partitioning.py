@@ -9,10 +9,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from lakeconsole.contract.schemas import by_name
+from lakeconsole.errors import SchemaError
 from lakeconsole.lake import partitioning as pt
 
 TRADES = by_name("stocks.trades")
@@ -185,3 +187,35 @@ def test_hours_in_range(start: int | None, end: int | None, expected: list[int])
 def test_day_bounds() -> None:
     lo, hi = pt.day_bounds("2024-01-02")
     assert (lo, hi) == (ns(2024, 1, 2, 0), ns(2024, 1, 3, 0))
+
+
+def test_the_last_day_of_int64_ends_past_it() -> None:
+    lo, hi = pt.day_bounds("2262-04-11")
+    assert lo == ns(2262, 4, 11, 0) < pt.INT64_MAX < hi == lo + pt.NS_PER_DAY
+    assert pt.hour_of(pt.INT64_MAX) == ("2262-04-11", 23)
+    assert pt.hours_in_range("2262-04-11", None, None) == list(range(24))
+    assert pt.hours_in_range("2262-04-11", ns(2262, 4, 11, 23, 30), pt.INT64_MAX) == [23]
+    # numpy int64 arguments must not be narrowed against a bound past int64
+    start, end = np.int64(ns(2262, 4, 11, 22)), np.int64(pt.INT64_MAX)
+    assert pt.hours_in_range("2262-04-11", start, end) == [22, 23]  # type: ignore[arg-type]
+
+
+def test_search_ns_with_bounds_outside_int64() -> None:
+    ts = np.array([pt.INT64_MIN, -1, 0, pt.INT64_MAX - 1, pt.INT64_MAX], dtype=np.int64)
+    bounds = [pt.INT64_MIN - 5, pt.INT64_MIN, 0, pt.INT64_MAX, pt.INT64_MAX + 1, 2**70]
+    # Past INT64_MAX every row is below the bound, even the one equal to INT64_MAX.
+    assert pt.search_ns(ts, bounds) == [0, 0, 2, 4, 5, 5]
+
+
+def test_split_floors_times_before_the_epoch() -> None:
+    rows = [("SPY", -1, 1), ("SPY", -pt.NS_PER_HOUR - 1, 2), ("SPY", 0, 3)]
+    keys = [p for p, _ in pt.split(trades_table(rows), TRADES)]
+    assert keys == [pt.Partition("SPY", "1969-12-31", 22), pt.Partition("SPY", "1969-12-31", 23),
+                    pt.Partition("SPY", "1970-01-01", 0)]
+
+
+def test_split_refuses_rows_without_a_time() -> None:
+    table = trades_table([("SPY", 5, 1)]).set_column(
+        0, "ts_event_ns", pa.array([None], pa.int64()))
+    with pytest.raises(SchemaError, match="1 row"):
+        list(pt.split(table, TRADES))

@@ -151,3 +151,17 @@ def test_backend_and_paths(lake: Storage) -> None:
 
 def test_hidden_names() -> None:
     assert is_hidden(".tmp-1") and is_hidden("a/_SUCCESS") and not is_hidden("a/part-1.parquet")
+
+
+def test_rename_replaces_and_all_files_lists_hidden(lake: Storage) -> None:
+    lake.write_atomic(f"{DIR}/.part-a.parquet.pending", b"new")
+    lake.write_atomic(f"{DIR}/part-a.parquet", b"old")
+    assert lake.files(DIR) == [FileInfo(f"{DIR}/part-a.parquet", 3)]
+    assert [f.path for f in lake.all_files(DIR)] == [f"{DIR}/.part-a.parquet.pending",
+                                                     f"{DIR}/part-a.parquet"]
+    lake.rename(f"{DIR}/.part-a.parquet.pending", f"{DIR}/part-a.parquet")
+    assert lake.read_bytes(f"{DIR}/part-a.parquet") == b"new"
+    assert lake.all_files(DIR) == [FileInfo(f"{DIR}/part-a.parquet", 3)]
+    assert lake.all_files("no/such/dir") == []
+    with pytest.raises(FileNotFoundError):
+        lake.rename(f"{DIR}/.gone", f"{DIR}/part-b.parquet")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
+import pyarrow.parquet as pq
 import pytest
 
-from lakeconsole.errors import LakeError, QueryError
+from lakeconsole.contract.schemas import by_name
+from lakeconsole.errors import CorruptFileError, LakeError, QueryError
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.sql import LakeSQL, is_truncated, lake_views
-from tests.lake_rows import quarantine, trades, write
+from tests.lake_rows import BASE_NS, quarantine, trades, write
+from tests.trade_rows import rows
 
 
 def test_view_names() -> None:
@@ -65,3 +70,74 @@ def test_silver_view_reads_only_the_current_generation(lake: Storage) -> None:
     lake.write_atomic(stray, lake.read_bytes(stray.replace("00007", "00000")))
     table = LakeSQL(lake).query("SELECT count(*) AS n FROM silver_stocks_trades")
     assert table.to_pylist() == [{"n": 3}]
+
+
+def _flip(data: bytes, offset: int) -> bytes:
+    out = bytearray(data)
+    out[offset] ^= 0xFF
+    return bytes(out)
+
+
+def _last_page_byte(data: bytes, column: int = 4) -> int:
+    """Offset of a column chunk's last byte: inside its last data page's values."""
+    chunk = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0).column(column)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    return int(start + chunk.total_compressed_size - 1)
+
+
+def _damaged_lake(lake: Storage, tier: str = "bronze") -> tuple[str, bytes]:
+    """Two files of a tier; returns the first one's path and clean bytes."""
+    if tier == "gold":
+        gold = by_name("levels.signals")
+        for k in range(2):
+            write(lake, rows(gold, {"ts_event_ns": [BASE_NS + k, BASE_NS + 9], "seq": [k, 9],
+                                    "ts_recv_ns": [BASE_NS] * 2, "underlying": ["SPY"] * 2,
+                                    "spot": [500.25 + k, 501.5]}), "levels.signals")
+    else:
+        write(lake, trades(30))
+        write(lake, trades(20, start_ns=BASE_NS + 5_000))
+    path = lake.files(tier)[0].path
+    return path, lake.read_bytes(path)
+
+
+@pytest.mark.parametrize("how", ["truncated", "footer"])
+def test_a_damaged_file_fails_the_query_in_one_line_naming_it(lake: Storage, how: str) -> None:
+    path, data = _damaged_lake(lake)
+    footer = len(data) - 8 - pq.ParquetFile(io.BytesIO(data)).metadata.serialized_size
+    lake.write_atomic(path, data[: len(data) // 2] if how == "truncated" else _flip(data, footer))
+    with pytest.raises(LakeError) as err:
+        LakeSQL(lake).query("SELECT sum(price) FROM bronze_stocks_trades")
+    assert path in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(("backend", "tier"), [
+    pytest.param("s3", "bronze", marks=pytest.mark.s3), ("local", "gold")])
+def test_a_failed_page_crc_behind_an_arrow_view_is_named(
+    request: pytest.FixtureRequest, backend: str, tier: str
+) -> None:
+    """Arrow-backed views (S3; Gold everywhere) verify CRCs; DuckDB cannot say which file."""
+    lake: Storage = request.getfixturevalue(f"{backend}_lake")
+    path, data = _damaged_lake(lake, tier)
+    column = 4 if tier == "bronze" else by_name("levels.signals").schema.get_field_index("spot")
+    lake.write_atomic(path, _flip(data, _last_page_byte(data, column)))
+    view = "bronze_stocks_trades" if tier == "bronze" else "gold_levels_signals"
+    with pytest.raises(CorruptFileError, match="CRC checksum verification failed") as err:
+        LakeSQL(lake).query(f"SELECT * FROM {view}")
+    assert path in str(err.value)
+
+
+def test_every_failure_on_a_damaged_file_is_one_lake_error_naming_it(
+    local_lake: Storage,
+) -> None:
+    """Flips every few bytes: DuckDB reads some silently (it has no CRC check), but
+    whatever fails is a LakeError of one line that names the file, never a raw error."""
+    path, data = _damaged_lake(local_lake)
+    failures = 0
+    for offset in range(0, len(data), max(1, len(data) // 120)):
+        local_lake.write_atomic(path, _flip(data, offset))
+        try:
+            LakeSQL(local_lake).query("SELECT * FROM bronze_stocks_trades")
+        except LakeError as exc:
+            failures += 1
+            assert path in str(exc) and len(str(exc).splitlines()) == 1, (offset, str(exc))
+    assert failures > 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -18,9 +18,10 @@ from lakeconsole.lake.batch_writer import PartitionedWriter
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import SilverReader
 from lakeconsole.silver import layout
-from lakeconsole.silver.compactor import PAUSE_ENV, CompactionParams, SilverCompactor
+from lakeconsole.silver.compactor import SilverCompactor
 from lakeconsole.silver.dedup import event_ids
 from lakeconsole.silver.lease import Lease
+from lakeconsole.silver.params import CompactionParams
 
 DAY = "2024-03-01"
 H13 = partitioning.day_bounds(DAY)[0] + 13 * partitioning.NS_PER_HOUR
@@ -135,8 +136,8 @@ def test_rerun_is_byte_identical_and_collects_old_files(lake: Storage) -> None:
     paths = layout.silver_files(lake, TRADES, "SPY", DAY)
     assert (first["generation"], second["generation"]) == (1, 2)
     assert [lake.read_bytes(p) for p in paths] == before
-    on_storage = layout.hour_files(lake, TRADES, "SPY", DAY)
-    assert sorted(p for ps in on_storage.values() for p in ps) == sorted(paths)
+    on_storage = lake.all_files(layout.date_dir(TRADES, "SPY", DAY))
+    assert [f.path for f in on_storage if f.path.endswith(".parquet")] == sorted(paths)
 
 
 def test_unchanged_bronze_is_not_rewritten(lake: Storage) -> None:
@@ -209,16 +210,23 @@ def test_concurrent_compactions_of_one_partition(
     lake: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(lake, [trade(i) for i in range(10)])
-    monkeypatch.setenv(PAUSE_ENV, "1.0")
+    # Hold the first compaction at its switch (files written, lease held) from the test side.
+    at_switch, go_on = threading.Event(), threading.Event()
+    real_switch = layout.switch
+
+    def held_at_switch(*args: Any, **kwargs: Any) -> None:
+        at_switch.set()
+        go_on.wait(30)
+        real_switch(*args, **kwargs)
+
+    monkeypatch.setattr(layout, "switch", held_at_switch)
     results: list[dict[str, object]] = []
     first = threading.Thread(target=lambda: results.append(
         compactor(lake).compact_date(DAY, "stocks.trades", "SPY")))
     first.start()
-    lock = f"{layout.date_dir(TRADES, 'SPY', DAY)}/{layout.LOCK_NAME}"
-    deadline = time.monotonic() + 10
-    while not lake.exists(lock) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert at_switch.wait(30)
     second = compactor(lake).compact_date(DAY, "stocks.trades", "SPY")
+    go_on.set()
     first.join()
     assert second["status"] == "busy"
     assert results[0]["status"] == "ok"
@@ -233,11 +241,11 @@ def test_pool_progress_and_cancel(lake: Storage) -> None:
     assert [j.value for j in jobs] == ["IWM", "QQQ", "SPY"]
     seen: list[tuple[int, int, str]] = []
     results = c.compact_many(jobs, progress=lambda d, t, k: seen.append((d, t, k)))
-    assert [r["status"] for r in results] == ["ok"] * 3
+    assert [r.status for r in results] == ["ok"] * 3
     assert seen[0] == (0, 3, "") and seen[-1][:2] == (3, 3)
     cancel = threading.Event()
     cancel.set()
-    assert {r["status"] for r in c.compact_many(jobs, cancel=cancel)} == {"cancelled"}
+    assert {r.status for r in c.compact_many(jobs, cancel=cancel)} == {"cancelled"}
 
 
 def test_all_schemas_and_all_dates(lake: Storage) -> None:

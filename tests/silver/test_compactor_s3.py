@@ -1,13 +1,11 @@
-"""Compaction killed mid-switch (kill -9 in a subprocess) and the `compact` command line."""
+"""The `compact` command line (crashed compactions: see test_crash_safety)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,23 +15,12 @@ from lakeconsole.contract.schemas import by_name
 from lakeconsole.lake import partitioning
 from lakeconsole.lake.batch_writer import PartitionedWriter
 from lakeconsole.lake.storage import Storage
-from lakeconsole.query.readers import SilverReader
 from lakeconsole.silver import layout
-from lakeconsole.silver.compactor import PAUSE_ENV, SilverCompactor
-from tests.conftest import s3_options
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2024-03-01"
 H13 = partitioning.day_bounds(DAY)[0] + 13 * partitioning.NS_PER_HOUR
 TRADES = by_name("stocks.trades")
-
-CHILD = """
-import json, sys
-from lakeconsole.lake.storage import Storage
-from lakeconsole.silver.compactor import SilverCompactor
-storage = Storage(sys.argv[1], json.loads(sys.argv[2]))
-print(SilverCompactor(storage).compact_date(sys.argv[3], "stocks.trades", "SPY"), flush=True)
-"""
 
 
 def write_trades(storage: Storage, seqs: range) -> None:
@@ -42,48 +29,6 @@ def write_trades(storage: Storage, seqs: range) -> None:
              "symbol": "SPY", "price": 500.0, "size": i + 1, "exchange": 1, "seq": i}
             for i in seqs]
     PartitionedWriter(storage).write(TRADES, pa.Table.from_pylist(rows, schema=TRADES.schema))
-
-
-def storage_options(storage: Storage) -> dict[str, object]:
-    """The options a child process needs to open the same lake."""
-    return {} if storage.is_local else s3_options(storage.fs.endpoint_url)
-
-
-@pytest.mark.slow
-def test_kill_between_files_and_manifest_keeps_old_set(lake: Storage) -> None:
-    write_trades(lake, range(0, 100))
-    assert SilverCompactor(lake).compact_date(DAY, "stocks.trades", "SPY")["status"] == "ok"
-    old = layout.silver_files(lake, TRADES, "SPY", DAY)
-    write_trades(lake, range(100, 150))
-    env = {**os.environ, PAUSE_ENV: "60"}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, lake.url, json.dumps(storage_options(lake)), DAY],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_for_new_files(lake, len(old))
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-    # The new generation's files exist, but readers still get exactly the old set.
-    assert layout.silver_files(lake, TRADES, "SPY", DAY) == old
-    assert len(SilverReader(lake).read_stock_trades("SPY", DAY)) == 100
-    rerun = SilverCompactor(lake).compact_date(DAY, "stocks.trades", "SPY")
-    assert rerun["status"] == "ok" and rerun["rows_written"] == 150
-    assert len(SilverReader(lake).read_stock_trades("SPY", DAY)) == 150
-    current = layout.silver_files(lake, TRADES, "SPY", DAY)
-    left = layout.hour_files(lake, TRADES, "SPY", DAY)
-    assert sorted(p for ps in left.values() for p in ps) == sorted(current)
-
-
-def _wait_for_new_files(storage: Storage, before: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = layout.hour_files(storage, TRADES, "SPY", DAY)
-        if sum(len(p) for p in found.values()) > before:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the child never wrote its generation's files")
 
 
 def run_cli(*args: str, root: Path) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakeconsole import events as ev
+from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_age, human_bytes, human_rate
 from lakeconsole.tui.keys import ACTIONS, split_keymap
 from lakeconsole.tui.model import ConsoleModel
@@ -43,11 +44,23 @@ def test_compaction_progress() -> None:
     """Progress and results are kept until reset."""
     m = ConsoleModel()
     m.apply(ev.CompactionProgress(1, 3, "stocks.trades/SPY/2026-01-01"))
-    m.apply(ev.CompactionFinished("k", {"status": "ok", "rows_written": 5}))
+    result = CompactionResult("k", "stocks.trades", "SPY", "2026-01-01", status="ok",
+                              rows_written=5, bytes_written=12_345)
+    m.apply(ev.CompactionFinished("k", result))
     state = m.compaction_state()
-    assert (state.done, state.total, len(state.results)) == (1, 3, 1)
+    assert (state.done, state.total, state.results) == (1, 3, [result])
     m.reset_compaction()
     assert m.compaction_state().total == 0
+
+
+def test_compaction_log_lines_show_the_bytes_written() -> None:
+    """The flush log's compaction line carries rows and bytes (it read a missing key once)."""
+    m = ConsoleModel()
+    m.apply(ev.CompactionFinished("k", CompactionResult(
+        "k", "stocks.trades", "SPY", "2026-01-01", status="ok", rows_written=7,
+        bytes_written=4_096)))
+    (entry,) = m.drain_log()
+    assert (entry.kind, entry.rows, entry.bytes, entry.detail) == ("compaction", 7, 4_096, "ok")
 
 
 def test_formatting() -> None:

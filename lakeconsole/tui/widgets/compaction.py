@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -11,28 +9,25 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog
 
 from lakeconsole.contract.schemas import bronze_datasets
+from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_bytes, human_count
 
 
-def format_result(result: dict[str, Any]) -> Text:
-    """One compactor result dict as a log line."""
-    status = str(result.get("status", "?"))
-    if result.get("unchanged"):
+def format_result(result: CompactionResult) -> Text:
+    """One compaction result as a log line."""
+    status: str = result.status
+    if result.unchanged:
         status += " (unchanged)"
     style = {"ok": "green", "empty": "dim", "failed": "bold red"}.get(status.split()[0], "yellow")
-    text = Text(f"{result.get('key', '')}  ")
+    text = Text(f"{result.key}  ")
     text.append(status, style=style)
-    text.append(f"  read {human_count(result.get('rows_read'))}"
-                f"  written {human_count(result.get('rows_written'))}"
-                f"  dups {human_count(result.get('duplicates_removed'))}")
-    if result.get("files_written") is not None:
-        text.append(f"  files {result['files_written']}")
-    if result.get("bytes_written") is not None:
-        text.append(f"  {human_bytes(result['bytes_written'])}")
-    if result.get("seconds") is not None:
-        text.append(f"  {float(result['seconds']):.2f}s")
-    if result.get("error"):
-        text.append(f"  {result['error']}", style="red")
+    text.append(f"  read {human_count(result.rows_read)}"
+                f"  written {human_count(result.rows_written)}"
+                f"  dups {human_count(result.duplicates_removed)}"
+                f"  files {result.files_written}  {human_bytes(result.bytes_written)}"
+                f"  {result.seconds:.2f}s")
+    if result.error:
+        text.append(f"  {result.error}", style="red")
     return text
 
 
@@ -87,12 +82,12 @@ class CompactionPanel(Vertical):
             self.query_one(ProgressBar).update(total=total, progress=done)
             self.query_one("#compact-status", Label).update(f"{done}/{total}  {current}")
 
-    def show_results(self, results: list[dict[str, Any]], seconds: float) -> None:
-        """The result dicts of a finished run."""
+    def show_results(self, results: list[CompactionResult], seconds: float) -> None:
+        """The results of a finished run."""
         log = self.query_one(RichLog)
         for result in results:
             log.write(format_result(result))
-        rows = sum(int(r.get("rows_written") or 0) for r in results)
+        rows = sum(r.rows_written for r in results)
         bar = self.query_one(ProgressBar)
         bar.update(total=max(len(results), 1), progress=max(len(results), 1))
         self.query_one("#compact-status", Label).update(
