@@ -152,13 +152,6 @@ class Service:
                 self.emit(ev.ErrorRaised(task.get_name(), describe_error(result)))
         self._tasks.clear()
 
-    def buffer_counts(self) -> dict[str, int]:
-        """Events waiting per dataset."""
-        counts: dict[str, int] = {}
-        for writer in self.writers:
-            counts.update(writer.buffered())
-        return counts
-
     async def _poll_lag(self) -> None:
         while True:
             await asyncio.sleep(LAG_INTERVAL_S)

@@ -160,11 +160,6 @@ class Dataset:
         return self.schema_id.rsplit(".", 1)[0]
 
     @property
-    def asset_class(self) -> str:
-        """First component of the dataset path, e.g. `stocks`."""
-        return self.path.split("/", 1)[0]
-
-    @property
     def columns(self) -> list[str]:
         """Column names in schema order."""
         return list(self.schema.names)

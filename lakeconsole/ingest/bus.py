@@ -29,8 +29,6 @@ from lakeconsole.errors import IngestError
 from lakeconsole.ingest.consumer import DEFAULT_MAX_BYTES, Handler, PullConsumer
 from lakeconsole.ingest.messages import (
     ACK,
-    TERM,
-    WPI,
     Delivery,
     ack_group,
     nak_payload,
@@ -363,14 +361,6 @@ class NATSBus:
     async def nak(self, deliveries: Iterable[Delivery], delay: float | None = None) -> None:
         """Ask for redelivery (after ``delay`` seconds if given)."""
         await self._signal(deliveries, nak_payload(delay))
-
-    async def in_progress(self, deliveries: Iterable[Delivery]) -> None:
-        """Reset the ack deadline (``+WPI``) of messages still waiting in a buffer."""
-        await self._signal(deliveries, WPI)
-
-    async def term(self, deliveries: Iterable[Delivery]) -> None:
-        """Tell the server never to redeliver these messages."""
-        await self._signal(deliveries, TERM)
 
     # -- publishing ------------------------------------------------------------------------
 

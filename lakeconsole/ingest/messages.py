@@ -15,8 +15,6 @@ from lakeconsole.errors import IngestError
 ACK_PREFIX = "$JS.ACK."
 ACK = b"+ACK"
 NAK = b"-NAK"
-WPI = b"+WPI"
-TERM = b"+TERM"
 _NS = 1_000_000_000
 
 

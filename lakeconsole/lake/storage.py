@@ -184,12 +184,6 @@ class Storage:
             with contextlib.suppress(FileNotFoundError), self._failures("delete", relpath):
                 self.fs.rm_file(self.full(relpath), **self._io())
 
-    def delete_tree(self, relpath: str) -> None:
-        """Remove a directory and everything below it, if it exists."""
-        if self.exists(relpath):
-            with contextlib.suppress(FileNotFoundError), self._failures("delete", relpath):
-                self.fs.rm(self.full(relpath), recursive=True)
-
     def sweep_temp(self, older_than_s: float = 0.0) -> list[str]:
         """Delete temp files that a crashed writer left behind; returns what went."""
         swept = []

@@ -88,30 +88,5 @@ def _bools(arr: Any) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def event_id_sql(dataset: Dataset) -> str:
-    """A DuckDB expression computing the contract's event id of a row."""
-    parts = [_text_sql(c, dataset.schema.field(c).type) for c in dataset.dedup_columns]
-    return f"md5(concat_ws('|', {', '.join(parts)}))"
-
-
-def _text_sql(name: str, dtype: pa.DataType) -> str:
-    col = _quote(name)
-    if pa.types.is_floating(dtype):
-        text = f"CASE WHEN isnan({col}) THEN 'nan' ELSE CAST({col} + 0.0 AS VARCHAR) END"
-    else:
-        text = f"CAST({col} AS VARCHAR)"
-    return f"coalesce({text}, '\\N')"
-
-
-def event_ids(con: duckdb.DuckDBPyConnection, table: pa.Table, dataset: Dataset) -> list[str]:
-    """Event ids of every row of an Arrow table, in row order (for inspection and tests)."""
-    con.register("id_rows", table)
-    try:
-        rows = con.sql(f"SELECT {event_id_sql(dataset)} FROM id_rows").fetchall()
-    finally:
-        con.unregister("id_rows")
-    return [str(r[0]) for r in rows]
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

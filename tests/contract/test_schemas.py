@@ -101,7 +101,6 @@ def test_registry_by_subject_and_by_name(
     assert schemas.by_name(name) is ds
     assert schemas.by_name(f"{name}.v1") is ds  # schema id
     assert schemas.by_name(path) is ds  # storage path
-    assert ds.asset_class == path.split("/")[0]
 
 
 def test_registry_lists() -> None:

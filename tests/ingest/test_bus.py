@@ -286,19 +286,17 @@ async def test_unacked_messages_are_redelivered_after_ack_wait(bus: NATSBus) -> 
     assert (await bus.consumer_lag("MARKET", "redeliver"))["num_redelivered"] == 0
 
 
-async def test_in_progress_keeps_messages_and_nak_redelivers(bus: NATSBus) -> None:
+async def test_nak_with_a_delay_redelivers_after_it(bus: NATSBus) -> None:
     await bus.ensure_streams([TRADES])
     await bus.publish_many(payloads(3))
     collect = Collector()
-    await bus.pull_consumer("MARKET", "wpi", [TRADES], collect, ack_wait=1.0)
+    await bus.pull_consumer("MARKET", "nak", [TRADES], collect, ack_wait=30.0)
     await wait_for(lambda: len(collect.got) == 3)
     held = list(collect.got)
-    for _ in range(5):  # 2 s in total, twice the ack_wait
-        await asyncio.sleep(0.4)
-        await bus.in_progress(held)
-    assert len(collect.got) == 3
-    await bus.nak(held[:1])
-    await wait_for(lambda: len(collect.got) == 4, timeout=3, what="nak redelivery")
+    naked = time.monotonic()
+    await bus.nak(held[:1], delay=1.0)
+    await wait_for(lambda: len(collect.got) == 4, timeout=5, what="nak redelivery")
+    assert time.monotonic() - naked >= 0.9  # not before the delay
     assert collect.got[3].stream_seq == held[0].stream_seq
     assert collect.got[3].num_delivered == 2
 

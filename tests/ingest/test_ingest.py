@@ -48,6 +48,11 @@ def arrived(n: int):
     return check
 
 
+def buffered(service: Service) -> dict[str, int]:
+    """Events waiting per dataset, over both writers."""
+    return {name: n for w in service.writers for name, n in w.buffered().items()}
+
+
 def flushed_rows(events: list[ev.Event], dataset: str | None = None) -> int:
     return sum(e.rows for e in events
                if isinstance(e, ev.Flushed) and (dataset is None or e.dataset == dataset))
@@ -111,7 +116,7 @@ async def test_time_flush_with_a_trickle(tmp_path: Path, nats_url):
     try:
         await publish(nats_url, [("market.stocks.trades", encode(trade(1, BASE_NS)))])
         await wait_for(lambda: flushed_rows(seen) == 1, timeout=10)
-        assert service.buffer_counts()["stocks.trades"] == 0
+        assert buffered(service)["stocks.trades"] == 0
     finally:
         await service.stop()
 
@@ -124,7 +129,7 @@ async def test_clean_stop_flushes_what_is_buffered(tmp_path: Path, nats_url):
     settings = settings_for(tmp_path / "lake", nats_url, **{"bronze.max_age_s": 600.0})
     service = Service(settings)
     await service.start()
-    await wait_for(lambda: service.buffer_counts()["futures.trades"] == 1)
+    await wait_for(lambda: buffered(service)["futures.trades"] == 1)
     await service.stop()
     df = BronzeReader(service.storage).read("bronze", "futures.trades", "ESZ5", "2026-01-01")
     assert df["price"].tolist() == [6000.25]
@@ -234,7 +239,7 @@ async def test_embedded_nats_from_config(tmp_path: Path):
         assert service.nats_url != "nats://127.0.0.1:1"
         assert (tmp_path / "nats").is_dir()  # the store lives next to the lake
         await publish(service.nats_url, [("market.stocks.trades", encode(trade(7, BASE_NS)))])
-        await wait_for(lambda: service.buffer_counts()["stocks.trades"] == 1)
+        await wait_for(lambda: buffered(service)["stocks.trades"] == 1)
     finally:
         await service.stop()
     assert service.embedded is None

@@ -126,16 +126,12 @@ def test_files_is_recursive_sorted_and_filters_suffix(lake: Storage) -> None:
     assert lake.files("silver") == []
 
 
-def test_delete_and_delete_tree(lake: Storage) -> None:
+def test_delete_ignores_missing_files(lake: Storage) -> None:
     a, b = f"{DIR}/a.parquet", f"{DIR}/b.parquet"
     lake.write_atomic(a, b"a")
     lake.write_atomic(b, b"b")
     lake.delete([a, f"{DIR}/missing.parquet"])
     assert [f.path for f in lake.files(DIR)] == [b]
-    lake.delete_tree("bronze/stocks")
-    lake.invalidate()
-    assert lake.files("bronze") == []
-    lake.delete_tree("bronze/never")  # absent: no error
 
 
 def test_read_missing_file(lake: Storage) -> None:

@@ -19,7 +19,6 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import SilverReader
 from lakeconsole.silver import layout
 from lakeconsole.silver.compactor import SilverCompactor
-from lakeconsole.silver.dedup import event_ids
 from lakeconsole.silver.lease import Lease
 from lakeconsole.silver.params import CompactionParams
 
@@ -27,6 +26,24 @@ DAY = "2024-03-01"
 H13 = partitioning.day_bounds(DAY)[0] + 13 * partitioning.NS_PER_HOUR
 TRADES = by_name("stocks.trades")
 
+
+
+def event_ids(con: duckdb.DuckDBPyConnection, table: pa.Table, dataset: Dataset) -> list[str]:
+    """The contract's event id, md5(c1|c2|…) over the dedup columns, of every row.
+
+    The compactor never builds it (it compares the columns themselves); this reference
+    implementation of docs/design.md §5 checks that the two agree.
+    """
+    def text(name: str) -> str:
+        col = f'"{name}"'
+        if pa.types.is_floating(dataset.schema.field(name).type):
+            return f"CASE WHEN isnan({col}) THEN 'nan' ELSE CAST({col} + 0.0 AS VARCHAR) END"
+        return f"CAST({col} AS VARCHAR)"
+
+    parts = ", ".join(f"coalesce({text(c)}, '\\N')" for c in dataset.dedup_columns)
+    con.register("id_rows", table)
+    rows = con.sql(f"SELECT md5(concat_ws('|', {parts})) FROM id_rows").fetchall()
+    return [str(r[0]) for r in rows]
 
 def trade(i: int, ts: int | None = None, recv_delay: int = 10, exchange: int = 1,
           price: float | None = None, symbol: str = "SPY") -> dict[str, object]:
