@@ -137,6 +137,7 @@ class SilverSettings:
 
     target_file_mb: int = 256
     workers: int = 2
+    lease_ttl_s: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _validate(s: Settings, source: str) -> None:
         (s.parquet.compression == "zstd", "parquet.compression", "only 'zstd' is supported"),
         (s.silver.target_file_mb > 0, "silver.target_file_mb", "must be > 0"),
         (s.silver.workers > 0, "silver.workers", "must be > 0"),
+        (s.silver.lease_ttl_s >= 10, "silver.lease_ttl_s", "must be >= 10"),
         (s.console.refresh_hz > 0, "console.refresh_hz", "must be > 0"),
         (not s.storage.use_s3 or s.storage.root_is_url or bool(s.storage.s3_bucket),
          "storage.s3_bucket", "is required when storage.use_s3 is true and root is not s3://"),

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date as Date
 from typing import TextIO
 
 import pandas as pd
 
 from lakeconsole.config import Settings
 from lakeconsole.contract.schemas import by_name
-from lakeconsole.errors import LakeError
+from lakeconsole.lake import partitioning
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import LakeReader
 
@@ -19,7 +18,7 @@ from lakeconsole.query.readers import LakeReader
 def run_read(args: argparse.Namespace, settings: Settings) -> int:
     """Read, trim to --limit and print in the chosen format; rows go to stdout, notes to stderr."""
     dataset = by_name(args.schema)  # SchemaError (exit 2) before touching storage
-    _check_date(args.date)
+    partitioning.check_date(args.date)
     columns = _columns(args.columns)
     storage = Storage.from_settings(settings.storage)
     reader = LakeReader(storage)
@@ -33,13 +32,6 @@ def run_read(args: argparse.Namespace, settings: Settings) -> int:
     files = len(reader.last_scan.files)
     print(f"{len(frame)} of {total} rows from {files} file(s)", file=sys.stderr)
     return 0
-
-
-def _check_date(text: str) -> None:
-    try:
-        Date.fromisoformat(text)
-    except ValueError:
-        raise LakeError(f"--date must be YYYY-MM-DD, got {text!r}") from None
 
 
 def _columns(text: str | None) -> list[str] | None:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from lakeconsole.contract.limits import segment
 from lakeconsole.contract.schemas import Dataset
 from lakeconsole.contract.tiers import Tier
-from lakeconsole.errors import SchemaError
+from lakeconsole.errors import LakeError, SchemaError
 
 NS_PER_HOUR = 3_600_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
@@ -56,6 +56,17 @@ def value_dir(dataset: Dataset, value: str, tier: Tier | None = None) -> str:
 def date_dir(dataset: Dataset, value: str, day: str, tier: Tier | None = None) -> str:
     """`{tier}/{dataset}/{key}={value}/date=YYYY-MM-DD`."""
     return f"{value_dir(dataset, value, tier)}/date={day}"
+
+
+def check_date(day: str) -> str:
+    """`day` itself when it is a YYYY-MM-DD date; a LakeError naming it otherwise."""
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise LakeError(f"not a date (YYYY-MM-DD): {day!r}") from None
+    if len(day) != 10:  # fromisoformat also takes 20240102, which no path uses
+        raise LakeError(f"not a date (YYYY-MM-DD): {day!r}")
+    return day
 
 
 def hour_of(ts_ns: int) -> tuple[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -14,7 +13,7 @@ import pyarrow.dataset as pads
 from lakeconsole.contract.schemas import Dataset, by_name
 from lakeconsole.contract.tiers import DATA_TIERS, Tier, is_tier
 from lakeconsole.errors import SchemaError
-from lakeconsole.lake import partitioning
+from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.parquet import read_error, verified_format
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.layout import silver_files
@@ -134,19 +133,8 @@ class LakeReader:
         ds = by_name(schema_path)
         stored = _check_tier(tier or ds.tier, ds)
         values = ([partition_filter.split("=", 1)[-1]] if partition_filter
-                  else self.values(stored, ds))
-        dates: set[str] = set()
-        for value in values:
-            for name in self.storage.list_dir(partitioning.value_dir(ds, value, stored)):
-                if name.startswith("date="):
-                    dates.add(name.removeprefix("date="))
-        return sorted(dates)
-
-    def values(self, tier: Tier, ds: Dataset) -> list[str]:
-        """Partition values present for a dataset in a tier."""
-        prefix = f"{ds.partition_key}="
-        names = self.storage.list_dir(partitioning.dataset_dir(ds, tier))
-        return [unquote(n.removeprefix(prefix)) for n in names if n.startswith(prefix)]
+                  else listing.values(self.storage, ds, stored))
+        return sorted({d for v in values for d in listing.dates(self.storage, ds, v, stored)})
 
 
 def _check_tier(tier: str, ds: Dataset) -> Tier:

@@ -13,11 +13,10 @@ import pyarrow.dataset as pads
 from lakeconsole.contract.schemas import DATASETS, Dataset
 from lakeconsole.contract.tiers import Tier
 from lakeconsole.errors import CorruptFileError, LakeError, QueryError, StorageError
-from lakeconsole.lake import partitioning
+from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.parquet import read_error, verified_format
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query import ROW_LIMIT
-from lakeconsole.query.readers import LakeReader
 from lakeconsole.silver.layout import silver_files
 
 QUARANTINE_VIEW = "quarantine"
@@ -93,13 +92,12 @@ class LakeSQL:
         ds = view.dataset
         if view.tier != "silver":
             return [f.path for f in self.storage.files(partitioning.dataset_dir(ds, view.tier))]
-        reader = LakeReader(self.storage)
-        paths: list[str] = []
-        for value in reader.values("silver", ds):
-            for name in self.storage.list_dir(partitioning.value_dir(ds, value, "silver")):
-                if name.startswith("date="):
-                    paths.extend(silver_files(self.storage, ds, value, name.removeprefix("date=")))
-        return paths
+        return [
+            path
+            for value in listing.values(self.storage, ds, "silver")
+            for day in listing.dates(self.storage, ds, value, "silver")
+            for path in silver_files(self.storage, ds, value, day)
+        ]
 
     def _referenced(self, sql: str) -> list[View]:
         """The views a query names; all of them when it names none (e.g. SHOW TABLES)."""

@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import date as date_cls
 from typing import Any
-from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
@@ -25,7 +23,7 @@ import pyarrow as pa
 from lakeconsole.config import Settings, SilverSettings
 from lakeconsole.contract.schemas import Dataset, bronze_datasets, by_name
 from lakeconsole.errors import CompactionError, describe
-from lakeconsole.lake import partitioning
+from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.storage import FileInfo, Storage
 from lakeconsole.silver import bronze_input, dedup, layout
 from lakeconsole.silver.chunks import plan_chunks, write_chunks
@@ -101,26 +99,20 @@ class SilverCompactor:
     ) -> list[CompactionJob]:
         """The jobs for a date (None: every date) and optional dataset and partition value."""
         if date is not None:
-            _check_date(date)
+            partitioning.check_date(date)
         datasets = [_bronze(schema)] if schema else bronze_datasets()
         jobs = []
         for ds in datasets:
-            values = [partition] if partition else self._values(ds)
+            values = [partition] if partition else listing.values(self.storage, ds, "bronze")
             for value in values:
                 for day in self._dates(ds, value, date, explicit=partition is not None):
                     jobs.append(CompactionJob(ds.name, value, day))
         return sorted(jobs)
 
-    def _values(self, ds: Dataset) -> list[str]:
-        prefix = f"{ds.partition_key}="
-        names = self.storage.list_dir(partitioning.dataset_dir(ds, "bronze"))
-        return [unquote(n.removeprefix(prefix)) for n in names if n.startswith(prefix)]
-
     def _dates(self, ds: Dataset, value: str, date: str | None, explicit: bool) -> list[str]:
         if date is not None and explicit:
             return [date]  # asked for by name: an absent partition reports "empty"
-        names = self.storage.list_dir(partitioning.value_dir(ds, value, "bronze"))
-        dates = [n.removeprefix("date=") for n in names if n.startswith("date=")]
+        dates = listing.dates(self.storage, ds, value, "bronze")
         return [d for d in dates if date is None or d == date]
 
     def compact_many(
@@ -155,7 +147,7 @@ class SilverCompactor:
         result = CompactionResult(job.key, job.dataset, job.value, job.date)
         try:
             ds = _bronze(job.dataset)
-            _check_date(job.date)
+            partitioning.check_date(job.date)
             _check_cancel(cancel)
             result = result.but(**self._locked(ds, job, force, cancel))
         except _Stop as stop:
@@ -197,6 +189,7 @@ class SilverCompactor:
         if current and not force and current.bronze_fingerprint == bronze_input.fingerprint(files):
             return _unchanged(current)
         rows, good, moved = self._read_sorted(ds, files)
+        lease.renew()  # reading a large partition is the long step: keep the lease fresh
         _check_cancel(cancel)
         kept, in_day = _dedup_day(rows, ds, job.date)
         stats = _read_stats(rows.num_rows, in_day, kept.num_rows, good, moved)
@@ -295,13 +288,6 @@ def _bronze(name: str) -> Dataset:
     if ds.tier != "bronze":
         raise CompactionError(f"{ds.name} is a {ds.tier} dataset; only Bronze is compacted")
     return ds
-
-
-def _check_date(day: str) -> None:
-    try:
-        date_cls.fromisoformat(day)
-    except ValueError:
-        raise CompactionError(f"not a date (YYYY-MM-DD): {day!r}") from None
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:

@@ -27,4 +27,5 @@ class CompactionParams:
         encoding = Encoding()
         if isinstance(settings, Settings):
             encoding = Encoding(settings.parquet.compression, settings.parquet.compression_level)
-        return cls(silver.target_file_mb * MIB, silver.workers, encoding=encoding)
+        return cls(silver.target_file_mb * MIB, silver.workers, encoding=encoding,
+                   lease_ttl_s=silver.lease_ttl_s)

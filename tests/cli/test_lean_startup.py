@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lakeconsole.lake.storage import Storage
-from tests.lake_rows import trades, write
+from tests.factories import trades, write
 
 HEAVY = ["pandas", "textual"]
 

@@ -15,7 +15,7 @@ from lakeconsole.config import CONFIG_ENV, ENVIRONMENT
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.conftest import s3_options
-from tests.trade_rows import DAY, DAY_NS, HOUR_NS, TRADES, trades, write
+from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table, write
 
 EXACT = DAY_NS + 5 * HOUR_NS + 123_456_789
 TS = [EXACT + i * 1_000 for i in range(5)]
@@ -32,7 +32,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def root(clean_env: None, local_lake: Storage) -> str:
     """A local lake with five SPY trades in hour 05."""
-    write(local_lake, TRADES, trades("SPY", TS))
+    write(local_lake, trade_table("SPY", TS), TRADES)
     return local_lake.root
 
 
@@ -84,7 +84,8 @@ def test_empty_partition(root: str, capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["bronze", "stocks.trade", "SPY", "--date", DAY], "unknown dataset 'stocks.trade'"),
         (["gold", "stocks.trades", "SPY", "--date", DAY], "not stored in the gold tier"),
-        (["bronze", "stocks.trades", "SPY", "--date", "02/01/2024"], "--date must be YYYY-MM-DD"),
+        (["bronze", "stocks.trades", "SPY", "--date", "02/01/2024"],
+         "not a date (YYYY-MM-DD): '02/01/2024'"),
         (["bronze", "stocks.trades", "SPY", "--date", DAY, "--columns", "px"],
          "unknown column(s) px"),
     ],
@@ -111,7 +112,7 @@ def test_read_from_s3_configured_by_environment(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     lake = Storage(f"s3://{s3_bucket}/desk", s3_options(s3_endpoint))
-    write(lake, TRADES, trades("SPY", TS))
+    write(lake, trade_table("SPY", TS), TRADES)
     env = {"USE_S3": "true", "S3_BUCKET": s3_bucket, "S3_PREFIX": "desk",
            "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": "testing", "S3_SECRET_KEY": "testing"}
     for name, value in env.items():
@@ -146,7 +147,7 @@ def test_a_damaged_file_is_one_line_naming_it(
 ) -> None:
     if tier == "silver":
         SilverCompactor(local_lake).compact_date(DAY, "stocks.trades", "SPY")
-    write(local_lake, TRADES, trades("SPY", [t + 7 for t in TS], seq0=100))  # a healthy one
+    write(local_lake, trade_table("SPY", [t + 7 for t in TS], seq0=100), TRADES)  # a healthy one
     (path, *_) = [f.path for f in local_lake.files(tier)]
     local_lake.write_atomic(path, _damage(local_lake.read_bytes(path), how))
     code, out, err = run(capsys, "read", tier, "stocks.trades", "SPY", "--date", DAY,

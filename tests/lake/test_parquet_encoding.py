@@ -17,7 +17,7 @@ from lakeconsole.lake.parquet import Encoding, encode, read_metadata
 from lakeconsole.lake.quarantine import QuarantineRecord, write_records
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.compactor import SilverCompactor
-from tests.trade_rows import rows
+from tests.factories import rows
 
 TRADES = by_name("stocks.trades")
 BASE = 1_704_164_400_000_000_000

@@ -7,7 +7,7 @@ import pytest
 from lakeconsole.errors import StorageError
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.catalog import list_children
-from tests.lake_rows import BASE_NS, HOUR_NS, quarantine, trades, write
+from tests.factories import BASE_NS, HOUR_NS, quarantine, trades, write
 
 
 def test_walks_every_level_down_to_files(lake: Storage) -> None:

@@ -18,7 +18,7 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import GoldReader, LakeReader
 from lakeconsole.query.sql import LakeSQL
 from tests.contract.test_gold_decoding import CONTRACT
-from tests.trade_rows import DAY, DAY_NS, HOUR_NS, write
+from tests.factories import DAY, DAY_NS, HOUR_NS, write
 
 GOLD = by_name("levels.signals")
 T0 = DAY_NS + 3 * HOUR_NS + 1_000  # 2024-01-02T03:00Z, the hour=03 directory below
@@ -75,7 +75,7 @@ def put_new(lake: Storage) -> None:
                "levels": [level]}
     out = decoder.decode(json.dumps(payload).encode())
     assert out.bad == []
-    write(lake, GOLD, decoder.to_table(out.events, T0 + 25))
+    write(lake, decoder.to_table(out.events, T0 + 25), GOLD)
 
 
 EXPECTED = {

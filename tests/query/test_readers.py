@@ -13,17 +13,18 @@ from fsspec.implementations.local import LocalFileSystem
 from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import SchemaError
+from lakeconsole.lake import listing
 from lakeconsole.lake.parquet import read_metadata
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import BronzeReader, GoldReader, LakeReader
-from tests.trade_rows import DAY, DAY_NS, HOUR_NS, TRADES, rows, trades, write
+from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, rows, trade_table, write
 
 EXACT = DAY_NS + 3 * HOUR_NS + 123_456_789  # 2024-01-02T03:00:00.123456789Z
 
 
 def test_read_stock_trades_keeps_exact_nanoseconds(lake: Storage) -> None:
     ts = [EXACT, EXACT + 1, EXACT + 999_999_999_999]
-    write(lake, TRADES, trades("SPY", ts))
+    write(lake, trade_table("SPY", ts), TRADES)
     df = BronzeReader(lake).read_stock_trades("SPY", DAY)
     assert list(df.columns) == TRADES.columns
     assert df["ts_event_ns"].dtype == "int64" and df["seq"].dtype == "int64"
@@ -46,7 +47,7 @@ def test_missing_partition_is_an_empty_frame_with_columns(lake: Storage) -> None
 
 def test_time_filter_is_inclusive_and_exact(lake: Storage) -> None:
     ts = [EXACT + i * 1_000 for i in range(10)]
-    write(lake, TRADES, trades("SPY", ts))
+    write(lake, trade_table("SPY", ts), TRADES)
     df = BronzeReader(lake).read_stock_trades("SPY", DAY, start_ns=ts[2], end_ns=ts[5])
     assert df["ts_event_ns"].tolist() == ts[2:6]
     assert BronzeReader(lake).read_stock_trades("SPY", DAY, start_ns=ts[9] + 1).empty
@@ -54,8 +55,9 @@ def test_time_filter_is_inclusive_and_exact(lake: Storage) -> None:
 
 
 def test_rows_sorted_across_files_of_one_hour(lake: Storage) -> None:
-    write(lake, TRADES, trades("SPY", [EXACT + 500, EXACT + 900], seq0=10))
-    write(lake, TRADES, trades("SPY", [EXACT + 100, EXACT + 500], seq0=0))  # earlier, later file
+    write(lake, trade_table("SPY", [EXACT + 500, EXACT + 900], seq0=10), TRADES)
+    # an earlier and a later row in a second file
+    write(lake, trade_table("SPY", [EXACT + 100, EXACT + 500], seq0=0), TRADES)
     reader = BronzeReader(lake)
     df = reader.read_stock_trades("SPY", DAY)
     assert len(reader.last_scan.files) == 2
@@ -64,7 +66,7 @@ def test_rows_sorted_across_files_of_one_hour(lake: Storage) -> None:
 
 
 def test_columns_projection_and_errors(lake: Storage) -> None:
-    write(lake, TRADES, trades("SPY", [EXACT + 2, EXACT + 1]))
+    write(lake, trade_table("SPY", [EXACT + 2, EXACT + 1]), TRADES)
     reader = LakeReader(lake)
     df = reader.read("bronze", "stocks.trades", "SPY", DAY, columns=["price", "ts_event_ns"])
     assert list(df.columns) == ["price", "ts_event_ns"]
@@ -91,7 +93,7 @@ def test_read_futures_mbp10(lake: Storage) -> None:
     for i in range(1, 11):
         cols |= {f"bid_px_{i}": [4800.0 - i] * 2, f"bid_sz_{i}": [i] * 2,
                  f"ask_px_{i}": [4800.0 + i] * 2, f"ask_sz_{i}": [i * 10] * 2}
-    write(lake, mbp, rows(mbp, cols))
+    write(lake, rows(mbp, cols), mbp)
     df = BronzeReader(lake).read_futures_mbp10("ESH4", DAY, start_ns=EXACT + 1)
     assert df["ts_event_ns"].tolist() == [EXACT + 7]
     assert df["is_snapshot"].tolist() == [False]
@@ -110,7 +112,7 @@ def test_read_level_signals(lake: Storage) -> None:
         ],
     }
     out = decoder.decode(json.dumps(payload).encode())
-    write(lake, gold, decoder.to_table(out.events, EXACT + 50))
+    write(lake, decoder.to_table(out.events, EXACT + 50), gold)
     df = GoldReader(lake).read_level_signals("SPY", DAY)
     assert list(df.columns) == gold.columns
     assert df["level_id"].tolist() == ["L0", "L1"]
@@ -123,8 +125,8 @@ def test_read_level_signals(lake: Storage) -> None:
 
 
 def test_get_available_dates(lake: Storage) -> None:
-    write(lake, TRADES, trades("SPY", [DAY_NS, DAY_NS + 30 * 3600 * 10**9]))  # 01-02, 01-03
-    write(lake, TRADES, trades("QQQ", [DAY_NS - 1]))  # 2024-01-01
+    write(lake, trade_table("SPY", [DAY_NS, DAY_NS + 30 * 3600 * 10**9]), TRADES)  # 01-02, 01-03
+    write(lake, trade_table("QQQ", [DAY_NS - 1]), TRADES)  # 2024-01-01
     reader = BronzeReader(lake)
     assert reader.get_available_dates("stocks/trades") == ["2024-01-01", "2024-01-02",
                                                            "2024-01-03"]
@@ -133,19 +135,19 @@ def test_get_available_dates(lake: Storage) -> None:
     assert reader.get_available_dates("stocks/trades", "QQQ") == ["2024-01-01"]
     assert reader.get_available_dates("stocks/trades", "symbol=IWM") == []
     assert reader.get_available_dates("futures/mbp10") == []
-    assert sorted(reader.values("bronze", TRADES)) == ["QQQ", "SPY"]
+    assert sorted(listing.values(reader.storage, TRADES, "bronze")) == ["QQQ", "SPY"]
 
 
 def test_odd_partition_value_round_trips(lake: Storage) -> None:
-    write(lake, TRADES, trades("BRK/B", [EXACT]))
+    write(lake, trade_table("BRK/B", [EXACT]), TRADES)
     reader = BronzeReader(lake)
     assert reader.read_stock_trades("BRK/B", DAY)["symbol"].tolist() == ["BRK/B"]
-    assert reader.values("bronze", TRADES) == ["BRK/B"]
+    assert listing.values(reader.storage, TRADES, "bronze") == ["BRK/B"]
     assert reader.get_available_dates("stocks/trades", "symbol=BRK/B") == [DAY]
 
 
 def test_written_files_carry_metadata(lake: Storage) -> None:
-    files = write(lake, TRADES, trades("SPY", [EXACT + 5, EXACT]))
+    files = write(lake, trade_table("SPY", [EXACT + 5, EXACT]), TRADES)
     assert len(files) == 1
     meta = read_metadata(lake.open(files[0].path))
     assert meta["rows"] == "2" and meta["schema_id"] == "stocks.trades.v1"
@@ -163,7 +165,7 @@ def _write_day(lake: Storage) -> dict[int, list[str]]:
     by_hour: dict[int, list[str]] = {}
     for batch in range(2):
         ts = [DAY_NS + h * HOUR_NS + batch * 45 * 60 * 10**9 + k for h in range(24) for k in (0, 1)]
-        for f in write(lake, TRADES, trades("SPY", ts, seq0=batch * 100)):
+        for f in write(lake, trade_table("SPY", ts, seq0=batch * 100), TRADES):
             by_hour.setdefault(f.partition.hour, []).append(f.path)
     assert sorted(by_hour) == list(range(24))
     return by_hour
@@ -210,5 +212,5 @@ def test_one_hour_range_opens_only_that_hour_on_disk(local_lake: Storage) -> Non
 
 
 def test_read_returns_pandas(lake: Storage) -> None:
-    write(lake, TRADES, trades("SPY", [EXACT]))
+    write(lake, trade_table("SPY", [EXACT]), TRADES)
     assert isinstance(LakeReader(lake).read("bronze", TRADES, "SPY", DAY), pd.DataFrame)

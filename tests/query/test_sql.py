@@ -11,8 +11,7 @@ from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import CorruptFileError, LakeError, QueryError
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.sql import LakeSQL, is_truncated, lake_views
-from tests.lake_rows import BASE_NS, quarantine, trades, write
-from tests.trade_rows import rows
+from tests.factories import BASE_NS, quarantine, rows, trades, write
 
 
 def test_view_names() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from typing import Any
 
 import duckdb
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lakeconsole.config import load_settings
 from lakeconsole.contract.schemas import Dataset, by_name
 from lakeconsole.lake import partitioning
 from lakeconsole.lake.batch_writer import PartitionedWriter
@@ -212,6 +214,23 @@ def test_held_lease_makes_a_second_compaction_busy(lake: Storage) -> None:
     assert busy["status"] == "busy" and "being compacted" in busy["error"]
     other.release()
     assert compactor(lake).compact_date(DAY, "stocks.trades", "SPY")["status"] == "ok"
+
+
+def test_renewal_pushes_the_lease_expiry_forward(lake: Storage) -> None:
+    lease = Lease(lake, "silver/x/_compaction.lock", ttl_s=30)
+    assert lease.acquire() is None
+    before = lease.holder()
+    time.sleep(0.01)
+    lease.renew()
+    after = lease.holder()
+    assert before is not None and after is not None and after.expires_ns > before.expires_ns
+    assert after.owner == before.owner and lease.still_held()
+    lease.release()
+
+
+def test_the_lease_ttl_comes_from_the_silver_settings() -> None:
+    settings = load_settings(env={}, overrides={"silver.lease_ttl_s": 120.0})
+    assert CompactionParams.from_settings(settings).lease_ttl_s == 120.0
 
 
 def test_expired_lease_is_taken_over(local_lake: Storage) -> None:

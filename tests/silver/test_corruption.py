@@ -27,7 +27,7 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.silver import bronze_input, layout
 from lakeconsole.silver.compactor import SilverCompactor
 from lakeconsole.silver.params import CompactionParams
-from tests.trade_rows import DAY, DAY_NS, HOUR_NS, TRADES, trades
+from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table
 
 H13 = DAY_NS + 13 * HOUR_NS
 POSITIONS = 70  # flip positions spread over the whole damaged file, magic to magic
@@ -44,10 +44,10 @@ def flip(data: bytes, offset: int, width: int = 4) -> bytes:
 def write_two_files(storage: Storage) -> tuple[str, str]:
     """Two Bronze files of one partition and hour: 40 rows (the victim) and 20 others."""
     writer = PartitionedWriter(storage)
-    (victim,) = writer.write(TRADES, trades("SPY", [H13 + i * 1_000_003 for i in range(40)]),
+    (victim,) = writer.write(TRADES, trade_table("SPY", [H13 + i * 1_000_003 for i in range(40)]),
                              list(range(1, 41)))
     (other,) = writer.write(
-        TRADES, trades("SPY", [H13 + 500_000 + i * 777 for i in range(20)], seq0=1000),
+        TRADES, trade_table("SPY", [H13 + 500_000 + i * 777 for i in range(20)], seq0=1000),
         list(range(41, 61)))
     return victim.path, other.path
 
@@ -161,7 +161,7 @@ def test_a_flipped_page_header_is_caught_by_the_data_crc(local_lake: Storage) ->
     indices into the dictionary, i.e. real-looking wrong prices, and no error."""
     n = 300_000  # random prices: the 1 MiB dictionary overflows after 131,072 of them
     rng = np.random.default_rng(1)
-    rows = trades("SPY", np.sort(H13 + rng.integers(0, HOUR_NS // 2, n)).tolist())
+    rows = trade_table("SPY", np.sort(H13 + rng.integers(0, HOUR_NS // 2, n)).tolist())
     rows = rows.set_column(4, "price", pa.array(rng.normal(500, 5, n)))
     (written,) = PartitionedWriter(local_lake).write(TRADES, rows)
     clean = local_lake.read_bytes(written.path)
@@ -186,7 +186,7 @@ def test_a_flipped_page_header_is_caught_by_the_data_crc(local_lake: Storage) ->
 
 def test_rows_that_contradict_the_footer_metadata_are_refused() -> None:
     """What CRCs cannot see: the footer's own row count and ts range are checked."""
-    table = trades("SPY", [H13 + i for i in range(10)])
+    table = trade_table("SPY", [H13 + i for i in range(10)])
     meta = {**(TRADES.schema.metadata or {}), b"lakeconsole.rows": b"11",
             b"lakeconsole.min_ts_event_ns": str(H13).encode(),
             b"lakeconsole.max_ts_event_ns": str(H13 + 9).encode()}
@@ -201,7 +201,7 @@ def test_another_writers_file_is_cast_only_when_every_value_fits(local_lake: Sto
     victim, _ = write_two_files(local_lake)
     base = victim.rsplit("/", 1)[0]
     for name, exchange in (("fits", 7), ("overflows", 70_000)):
-        table = trades("SPY", [H13 + 9_999_999], seq0=5000 + exchange)
+        table = trade_table("SPY", [H13 + 9_999_999], seq0=5000 + exchange)
         table = table.set_column(6, "exchange", pa.array([exchange], pa.int32()))
         pq.write_table(table.replace_schema_metadata(None),
                        local_lake.full(f"{base}/part-{name}.parquet"))

@@ -1,6 +1,8 @@
-"""Small helpers that write real lake files for catalog, SQL and console tests."""
+"""Factories of real lake rows and files, written through the core writers (no mocks)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pyarrow as pa
 
@@ -13,28 +15,49 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.layout import Manifest, SilverFile, write_manifest
 
 BASE_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+DAY = "2024-01-02"
+DAY_NS = 1_704_153_600_000_000_000  # 2024-01-02T00:00:00Z
 HOUR_NS = 3_600_000_000_000
+TRADES = by_name("stocks.trades")
+
+
+def trade_table(symbol: str, ts: list[int], seq0: int = 0) -> pa.Table:
+    """stocks.trades rows, one per timestamp; price and size derived from the position."""
+    n = len(ts)
+    return pa.Table.from_pydict(
+        {
+            "ts_event_ns": ts,
+            "ts_recv_ns": [t + 1_000 for t in ts],
+            "source": ["test"] * n,
+            "symbol": [symbol] * n,
+            "price": [100.0 + i / 100 for i in range(n)],
+            "size": [seq0 + i + 1 for i in range(n)],
+            "exchange": [3] * n,
+            "seq": [seq0 + i for i in range(n)],
+        },
+        schema=TRADES.schema,
+    )
 
 
 def trades(n: int, symbol: str = "SPY", start_ns: int = BASE_NS, step_ns: int = 1_000) -> pa.Table:
     """`n` stock trades of one symbol, `step_ns` apart."""
-    ds = by_name("stocks.trades")
-    rows = [
-        {"ts_event_ns": start_ns + i * step_ns, "ts_recv_ns": start_ns + i * step_ns + 5,
-         "source": "test", "symbol": symbol, "price": 600.0 + i / 100, "size": 100 + i % 7,
-         "exchange": 4, "seq": i}
-        for i in range(n)
-    ]
-    return pa.Table.from_pylist(rows, schema=ds.schema)
+    return trade_table(symbol, [start_ns + i * step_ns for i in range(n)])
 
 
-def write(storage: Storage, table: pa.Table, dataset: str = "stocks.trades",
+def write(storage: Storage, table: pa.Table, dataset: str | Dataset = "stocks.trades",
           tier: str | None = None) -> list[WrittenFile]:
     """Write rows as the ingest writer would (Silver: one generation with a manifest)."""
-    ds = by_name(dataset)
+    ds = by_name(dataset) if isinstance(dataset, str) else dataset
     if tier == "silver":
         return write_silver(storage, table, ds)
     return PartitionedWriter(storage).write(ds, table, list(range(table.num_rows)))
+
+
+def rows(dataset: Dataset, columns: dict[str, list[Any]]) -> pa.Table:
+    """A table of the dataset's schema; absent columns are filled with nulls."""
+    n = len(next(iter(columns.values())))
+    full = {f.name: columns.get(f.name, [None] * n) for f in dataset.schema}
+    return pa.Table.from_pydict(full, schema=dataset.schema)
 
 
 def write_silver(storage: Storage, table: pa.Table, ds: Dataset) -> list[WrittenFile]:
