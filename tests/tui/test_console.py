@@ -138,7 +138,7 @@ async def test_compaction_from_the_panel_writes_silver(tmp_path: Path, nats_url:
         await until(pilot, lambda: not app.compacting and app.model.compaction_state().results)
         assert lake_files(tmp_path / "lake", "silver")
         results = app.model.compaction_state().results
-        assert sum(int(r.get("rows_written") or 0) for r in results) == 30
+        assert sum(r.rows_written for r in results) == 30
         assert "done" in text_of(panel.query_one("#compact-status", Label))
 
 

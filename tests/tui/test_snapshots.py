@@ -8,6 +8,7 @@ import pyarrow as pa
 from textual.pilot import Pilot
 
 from lakeconsole.query.catalog import CatalogNode
+from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.app import LakeConsoleApp
 from lakeconsole.tui.widgets.compaction import CompactionPanel
 from lakeconsole.tui.widgets.partitions import PartitionTree
@@ -15,14 +16,14 @@ from lakeconsole.tui.widgets.query import QueryPanel
 from tests.tui.helpers import FROZEN_NOW, frozen_model
 
 SIZE = (160, 48)
-RESULTS: list[dict[str, Any]] = [
-    {"key": "stocks.trades/SPY/2026-01-01", "status": "ok", "rows_read": 12000,
-     "rows_written": 11950, "duplicates_removed": 50, "files_written": 1,
-     "bytes_written": 412_000, "seconds": 0.42},
-    {"key": "stocks.trades/QQQ/2026-01-01", "status": "ok", "unchanged": True,
-     "rows_read": 0, "rows_written": 0, "duplicates_removed": 0, "seconds": 0.01},
-    {"key": "stocks.quotes/SPY/2026-01-01", "status": "failed", "rows_read": 0,
-     "rows_written": 0, "duplicates_removed": 0, "error": "CompactionError: lease held"},
+RESULTS = [
+    CompactionResult("stocks.trades/SPY/2026-01-01", "stocks.trades", "SPY", "2026-01-01",
+                     status="ok", rows_read=12000, rows_written=11950, duplicates_removed=50,
+                     files_written=1, bytes_written=412_000, seconds=0.42),
+    CompactionResult("stocks.trades/QQQ/2026-01-01", "stocks.trades", "QQQ", "2026-01-01",
+                     status="ok", unchanged=True, seconds=0.01),
+    CompactionResult("stocks.quotes/SPY/2026-01-01", "stocks.quotes", "SPY", "2026-01-01",
+                     status="failed", error="CompactionError: lease held"),
 ]
 
 

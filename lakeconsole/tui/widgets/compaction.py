@@ -23,9 +23,11 @@ def format_result(result: CompactionResult) -> Text:
     text.append(status, style=style)
     text.append(f"  read {human_count(result.rows_read)}"
                 f"  written {human_count(result.rows_written)}"
-                f"  dups {human_count(result.duplicates_removed)}"
-                f"  files {result.files_written}  {human_bytes(result.bytes_written)}"
-                f"  {result.seconds:.2f}s")
+                f"  dups {human_count(result.duplicates_removed)}")
+    if result.status == "ok" and not result.unchanged:
+        text.append(f"  files {result.files_written}  {human_bytes(result.bytes_written)}")
+    if result.seconds:
+        text.append(f"  {result.seconds:.2f}s")
     if result.error:
         text.append(f"  {result.error}", style="red")
     return text
