@@ -21,6 +21,26 @@ HOUR_NS = 3_600_000_000_000
 TRADES = by_name("stocks.trades")
 
 
+# docs/design.md §3, Gold `levels.signals.v1` in its order, written out here rather than
+# taken from the code under test: the contract's column types are promises to readers.
+F64, I64, I32, S, B = pa.float64(), pa.int64(), pa.int32(), pa.string(), pa.bool_()
+GOLD_CONTRACT: list[tuple[str, pa.DataType]] = [
+    ("ts_event_ns", I64), ("underlying", S), ("spot", F64), ("bid", F64), ("ask", F64),
+    ("level_id", S), ("level_kind", S), ("level_price", F64), ("direction", S),
+    ("distance", F64), ("break_score_raw", F64), ("break_score_smooth", F64),
+    ("signal", S), ("confidence", S),
+    ("barrier_state", S), ("barrier_delta_liq", F64), ("barrier_replenishment_ratio", F64),
+    ("barrier_added", I32), ("barrier_canceled", I32), ("barrier_filled", I32),
+    ("tape_imbalance", F64), ("tape_buy_vol", I64), ("tape_sell_vol", I64),
+    ("tape_velocity", F64), ("tape_sweep_detected", B),
+    ("fuel_effect", S), ("fuel_net_dealer_gamma", F64), ("fuel_call_wall", F64),
+    ("fuel_put_wall", F64),
+    ("runway_direction", S), ("runway_next_level_price", F64), ("runway_distance", F64),
+    ("runway_quality", S),
+    ("ts_recv_ns", I64), ("source", S), ("seq", I64),
+]
+
+
 def trade_table(symbol: str, ts: list[int], seq0: int = 0) -> pa.Table:
     """stocks.trades rows, one per timestamp; price and size derived from the position."""
     n = len(ts)

@@ -38,6 +38,7 @@ class FileInfo:
 
     path: str  # relative to the root, `/`-separated
     size: int
+    version: str = ""  # changes with the content: ETag on S3, mtime and inode locally
 
 
 class Storage:
@@ -163,8 +164,14 @@ class Storage:
         names = [posixpath.basename(str(e).rstrip("/")) for e in entries]
         return sorted(n for n in names if n and not is_hidden(n))
 
-    def files(self, relpath: str, suffix: str = ".parquet") -> list[FileInfo]:
-        """Visible files below a directory, recursively, sorted by path."""
+    def files(
+        self, relpath: str, suffix: str = ".parquet", hidden: bool = False
+    ) -> list[FileInfo]:
+        """Files below a directory, recursively, sorted by path (one LIST on S3).
+
+        Hidden names (temp files, pending Silver files, markers) only when `hidden`;
+        `suffix` applies to visible files only.
+        """
         self.invalidate(relpath)
         try:
             with self._failures("list", relpath):
@@ -174,8 +181,8 @@ class Storage:
         out = []
         for full, info in found.items():
             rel = self.rel(full)
-            if rel.endswith(suffix) and not any(is_hidden(p) for p in rel.split("/")):
-                out.append(FileInfo(rel, int(info.get("size") or 0)))
+            if hidden or (rel.endswith(suffix) and not any(is_hidden(p) for p in rel.split("/"))):
+                out.append(FileInfo(rel, int(info.get("size") or 0), _version(info)))
         return sorted(out, key=lambda f: f.path)
 
     def delete(self, relpaths: list[str]) -> None:
@@ -227,17 +234,6 @@ class Storage:
                 self.fs.cp_file(self.full(src), self.full(dst), **self._io(10))
                 self.fs.rm_file(self.full(src), **self._io())
 
-    def all_files(self, relpath: str) -> list[FileInfo]:
-        """Every file below a directory, hidden ones (temp files, markers) included."""
-        self.invalidate(relpath)
-        try:
-            with self._failures("list", relpath):
-                found = self.fs.find(self.full(relpath), detail=True, **self._io(10))
-        except FileNotFoundError:
-            return []
-        return sorted((FileInfo(self.rel(full), int(info.get("size") or 0))
-                       for full, info in found.items()), key=lambda f: f.path)
-
 
 def write_temp(directory: str, data: bytes) -> str:
     """A hidden, fsynced temp file holding `data` in `directory`; the caller publishes it."""
@@ -257,6 +253,18 @@ def write_temp(directory: str, data: bytes) -> str:
         raise
     os.close(fd)
     return tmp
+
+
+def _version(info: dict[str, Any]) -> str:
+    """What changes when a file's content does, from its listing entry alone (no reads).
+
+    S3: the ETag (MD5 of a single-PUT object; for multipart, a hash of the parts' MD5s).
+    Local: mtime and inode: an atomic rewrite gets a new inode, an in-place write a new mtime.
+    """
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        return str(etag).strip('"')
+    return f"{info.get('mtime')}:{info.get('ino')}"
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:

@@ -14,27 +14,18 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 
 from lakeconsole.contract.schemas import Dataset
-from lakeconsole.errors import CorruptFileError, LakeError, StorageError, describe
+from lakeconsole.errors import CorruptFileError
 from lakeconsole.lake import partitioning
 from lakeconsole.lake.parquet import read_verified
-from lakeconsole.lake.storage import FileInfo, Storage, is_hidden
+from lakeconsole.lake.storage import FileInfo, Storage
 from lakeconsole.silver.result import QuarantinedFile
 
 QUARANTINE_SUFFIX = ".bad"  # not `.parquet`: no reader or glob picks a broken file up
 REMOTE_READS = 8  # concurrent GETs on S3: Arrow's default I/O thread count
-LIST_DEADLINE_FACTOR = 10  # as Storage.files: a LIST may take this many timeouts
-
-
-@dataclass(frozen=True)
-class BronzeFile(FileInfo):
-    """A listed Bronze file, with a tag that changes whenever its content is replaced."""
-
-    version: str = ""
 
 
 @dataclass
@@ -46,47 +37,16 @@ class BronzeRows:
     bad: list[tuple[FileInfo, str]]
 
 
-def list_files(storage: Storage, dataset: Dataset, value: str, day: str) -> list[BronzeFile]:
-    """Visible Bronze files of the partition and date (temp files are hidden)."""
-    base = partitioning.date_dir(dataset, value, day, tier="bronze")
-    storage.invalidate(base)
-    # Our own listing, not Storage.files: the same one call also gives the versions
-    # (TODO: move `version` into Storage.files). Same deadline as Storage.files on S3.
-    deadline = {} if storage.is_local or storage.timeout_s is None else {
-        "timeout": LIST_DEADLINE_FACTOR * storage.timeout_s}
-    try:
-        found = storage.fs.find(storage.full(base), detail=True, **deadline)
-    except FileNotFoundError:
-        return []
-    except LakeError:
-        raise
-    except Exception as exc:
-        raise StorageError(f"cannot list {storage.url}/{base}: {describe(exc)}") from exc
-    out = []
-    for full, info in found.items():
-        rel = storage.rel(full)
-        if rel.endswith(".parquet") and not any(is_hidden(p) for p in rel.split("/")):
-            out.append(BronzeFile(rel, int(info.get("size") or 0), _version(info)))
-    return sorted(out, key=lambda f: f.path)
-
-
-def _version(info: dict[str, Any]) -> str:
-    """What changes when a file's content does, from its listing entry alone (no reads).
-
-    S3: the ETag (MD5 of a single-PUT object; for multipart, a hash of the parts' MD5s).
-    Local: mtime and inode: an atomic rewrite gets a new inode, an in-place write a new mtime.
-    """
-    etag = info.get("ETag") or info.get("etag")
-    if etag:
-        return str(etag).strip('"')
-    return f"{info.get('mtime')}:{info.get('ino')}"
+def list_files(storage: Storage, dataset: Dataset, value: str, day: str) -> list[FileInfo]:
+    """Visible Bronze files of the partition and date, with their versions."""
+    return storage.files(partitioning.date_dir(dataset, value, day, tier="bronze"))
 
 
 def fingerprint(files: Sequence[FileInfo]) -> str:
     """Identifies a set of Bronze files: same paths, sizes and versions, same Silver."""
     h = hashlib.sha256()
     for f in sorted(files, key=lambda f: f.path):
-        h.update(f"{f.path}\0{f.size}\0{getattr(f, 'version', '')}\n".encode())
+        h.update(f"{f.path}\0{f.size}\0{f.version}\n".encode())
     return h.hexdigest()
 
 

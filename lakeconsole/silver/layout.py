@@ -204,7 +204,7 @@ def tidy(
     """
     base = date_dir(dataset, value, day)
     named = {f"{base}/{f.path}" for f in manifest.files} if manifest else set()
-    doomed = [info.path for info in storage.all_files(base)
+    doomed = [info.path for info in storage.files(base, hidden=True)
               if info.path not in named and _debris(info.path[len(base) + 1 :])]
     storage.delete(doomed)
     return doomed
@@ -213,7 +213,7 @@ def tidy(
 def discard(storage: Storage, dataset: Dataset, value: str, day: str, run: str) -> list[str]:
     """Delete `run`'s pending files only: what a run that lost its lease may clean up."""
     base = date_dir(dataset, value, day)
-    doomed = [info.path for info in storage.all_files(base)
+    doomed = [info.path for info in storage.files(base, hidden=True)
               if _run_of(info.path.rsplit("/", 1)[-1]) == run]
     storage.delete(doomed)
     return doomed

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.schemas import by_name
+from tests.factories import GOLD_CONTRACT
 
 TS = 1_704_164_400_123_456_789
 RECV = 1_704_164_401_000_000_001
@@ -138,29 +138,12 @@ def test_bad_element_in_batch_keeps_the_good_ones(gold: GoldDecoder) -> None:
     assert json.loads(out.bad[0].raw)["spot"] == "high"
 
 
-# docs/design.md §3, written out here rather than taken from the code under test.
-F64, I64, I32, S, B = pa.float64(), pa.int64(), pa.int32(), pa.string(), pa.bool_()
-CONTRACT = [
-    ("ts_event_ns", I64), ("underlying", S), ("spot", F64), ("bid", F64), ("ask", F64),
-    ("level_id", S), ("level_kind", S), ("level_price", F64), ("direction", S),
-    ("distance", F64),
-    ("break_score_raw", F64), ("break_score_smooth", F64), ("signal", S), ("confidence", S),
-    ("barrier_state", S), ("barrier_delta_liq", F64), ("barrier_replenishment_ratio", F64),
-    ("barrier_added", I32), ("barrier_canceled", I32), ("barrier_filled", I32),
-    ("tape_imbalance", F64), ("tape_buy_vol", I64), ("tape_sell_vol", I64),
-    ("tape_velocity", F64), ("tape_sweep_detected", B),
-    ("fuel_effect", S), ("fuel_net_dealer_gamma", F64), ("fuel_call_wall", F64),
-    ("fuel_put_wall", F64),
-    ("runway_direction", S), ("runway_next_level_price", F64), ("runway_distance", F64),
-    ("runway_quality", S),
-    ("ts_recv_ns", I64), ("source", S), ("seq", I64),
-]
 I32_MAX, I64_MAX = 2**31 - 1, 2**63 - 1
 
 
 def test_table_has_exactly_the_contract_columns_and_types(gold: GoldDecoder) -> None:
     table = gold.to_table(gold.decode(enc(payload(2))).events, RECV)
-    assert [(f.name, f.type) for f in table.schema] == CONTRACT
+    assert [(f.name, f.type) for f in table.schema] == GOLD_CONTRACT
 
 
 def test_label_confidence_and_integer_counts_are_stored(gold: GoldDecoder) -> None:
@@ -186,7 +169,7 @@ def test_json_integer_is_accepted_for_a_float_column(gold: GoldDecoder) -> None:
     assert (row["spot"], row["bid"], row["ask"], row["level_price"]) == (470.0, 469.0, 471.0, 471.0)
     assert row["fuel_call_wall"] == 475.0 and row["fuel_net_dealer_gamma"] == -1e9
     assert all(isinstance(row[c], float) for c in ("spot", "level_price", "break_score_raw"))
-    assert table.schema.field("spot").type == F64
+    assert table.schema.field("spot").type == pa.float64()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 
 from lakeconsole.contract import schemas
 from lakeconsole.errors import SchemaError
+from tests.factories import GOLD_CONTRACT
 
 HEAD = [("ts_event_ns", pa.int64()), ("ts_recv_ns", pa.int64()), ("source", pa.string())]
 TAIL = [("seq", pa.int64())]
@@ -35,23 +36,6 @@ EXPECTED_BRONZE = {
                        ("exchange", I16)],
     "futures.mbp10": [("symbol", S), ("is_snapshot", B), *BOOK],
 }
-
-# docs/design.md §3, in its order: ts_recv_ns and source come after the runway block.
-EXPECTED_GOLD = [
-    ("ts_event_ns", I64), ("underlying", S), ("spot", F64), ("bid", F64), ("ask", F64),
-    ("level_id", S), ("level_kind", S), ("level_price", F64), ("direction", S),
-    ("distance", F64), ("break_score_raw", F64), ("break_score_smooth", F64),
-    ("signal", S), ("confidence", S),
-    ("barrier_state", S), ("barrier_delta_liq", F64), ("barrier_replenishment_ratio", F64),
-    ("barrier_added", I32), ("barrier_canceled", I32), ("barrier_filled", I32),
-    ("tape_imbalance", F64), ("tape_buy_vol", I64), ("tape_sell_vol", I64),
-    ("tape_velocity", F64), ("tape_sweep_detected", B),
-    ("fuel_effect", S), ("fuel_net_dealer_gamma", F64), ("fuel_call_wall", F64),
-    ("fuel_put_wall", F64),
-    ("runway_direction", S), ("runway_next_level_price", F64), ("runway_distance", F64),
-    ("runway_quality", S),
-    ("ts_recv_ns", I64), ("source", S), ("seq", I64),
-]
 
 REGISTRY = [
     # subject, name, tier, path, partition key
@@ -87,7 +71,7 @@ def test_mbp10_has_forty_book_columns() -> None:
 
 def test_gold_schema_is_exact() -> None:
     ds = schemas.by_name("levels.signals")
-    assert columns(ds.schema) == EXPECTED_GOLD
+    assert columns(ds.schema) == GOLD_CONTRACT
     assert ds.schema_id == "levels.signals.v1"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakeconsole.errors import StorageError
-from lakeconsole.lake.storage import TEMP_PREFIX, FileInfo, Storage, is_hidden
+from lakeconsole.lake.storage import TEMP_PREFIX, Storage, is_hidden
 
 DIR = "bronze/stocks/trades/symbol=SPY/date=2024-01-02/hour=03"
 
@@ -18,7 +18,7 @@ def test_write_atomic_then_read_back(lake: Storage) -> None:
     payload = os.urandom(300_000)
     lake.write_atomic(f"{DIR}/part-a.parquet", payload)
     assert lake.read_bytes(f"{DIR}/part-a.parquet") == payload
-    assert lake.files(DIR) == [FileInfo(f"{DIR}/part-a.parquet", len(payload))]
+    assert [(f.path, f.size) for f in lake.files(DIR)] == [(f"{DIR}/part-a.parquet", len(payload))]
     assert lake.exists(f"{DIR}/part-a.parquet")
 
 
@@ -149,15 +149,18 @@ def test_hidden_names() -> None:
     assert is_hidden(".tmp-1") and is_hidden("a/_SUCCESS") and not is_hidden("a/part-1.parquet")
 
 
-def test_rename_replaces_and_all_files_lists_hidden(lake: Storage) -> None:
+def test_rename_replaces_and_hidden_files_are_listed_on_request(lake: Storage) -> None:
     lake.write_atomic(f"{DIR}/.part-a.parquet.pending", b"new")
     lake.write_atomic(f"{DIR}/part-a.parquet", b"old")
-    assert lake.files(DIR) == [FileInfo(f"{DIR}/part-a.parquet", 3)]
-    assert [f.path for f in lake.all_files(DIR)] == [f"{DIR}/.part-a.parquet.pending",
-                                                     f"{DIR}/part-a.parquet"]
+    assert [(f.path, f.size) for f in lake.files(DIR)] == [(f"{DIR}/part-a.parquet", 3)]
+    assert [f.path for f in lake.files(DIR, hidden=True)] == [
+        f"{DIR}/.part-a.parquet.pending", f"{DIR}/part-a.parquet"]
+    before = lake.files(DIR)[0].version
     lake.rename(f"{DIR}/.part-a.parquet.pending", f"{DIR}/part-a.parquet")
     assert lake.read_bytes(f"{DIR}/part-a.parquet") == b"new"
-    assert lake.all_files(DIR) == [FileInfo(f"{DIR}/part-a.parquet", 3)]
-    assert lake.all_files("no/such/dir") == []
+    (after,) = lake.files(DIR, hidden=True)
+    assert (after.path, after.size) == (f"{DIR}/part-a.parquet", 3)
+    assert after.version and after.version != before  # same size, new content: new version
+    assert lake.files("no/such/dir", hidden=True) == []
     with pytest.raises(FileNotFoundError):
         lake.rename(f"{DIR}/.gone", f"{DIR}/part-b.parquet")

@@ -155,7 +155,7 @@ def test_rerun_is_byte_identical_and_collects_old_files(lake: Storage) -> None:
     paths = layout.silver_files(lake, TRADES, "SPY", DAY)
     assert (first["generation"], second["generation"]) == (1, 2)
     assert [lake.read_bytes(p) for p in paths] == before
-    on_storage = lake.all_files(layout.date_dir(TRADES, "SPY", DAY))
+    on_storage = lake.files(layout.date_dir(TRADES, "SPY", DAY), hidden=True)
     assert [f.path for f in on_storage if f.path.endswith(".parquet")] == sorted(paths)
 
 

@@ -122,7 +122,7 @@ def reader_rows(storage: Storage) -> int:
 def leftovers(storage: Storage) -> list[str]:
     """Hidden pending and temp files below the Silver date directory."""
     base = layout.date_dir(TRADES, "SPY", DAY)
-    return [f.path for f in storage.all_files(base)
+    return [f.path for f in storage.files(base, hidden=True)
             if f.path.endswith(layout.PENDING_SUFFIX) or "/.tmp-" in f.path]
 
 
@@ -130,7 +130,7 @@ def assert_tidy(storage: Storage, rows: int) -> None:
     """Glob == reader == `rows`; on storage exactly the manifest's files, nothing pending."""
     assert glob_rows(storage) == reader_rows(storage) == rows
     base = layout.date_dir(TRADES, "SPY", DAY)
-    on_storage = [f.path for f in storage.all_files(base) if f.path.endswith(".parquet")]
+    on_storage = [f.path for f in storage.files(base, hidden=True) if f.path.endswith(".parquet")]
     assert on_storage == sorted(layout.silver_files(storage, TRADES, "SPY", DAY))
     assert leftovers(storage) == []
 

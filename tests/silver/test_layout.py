@@ -34,7 +34,7 @@ def manifest(*files: layout.SilverFile, generation: int = 1) -> layout.Manifest:
 
 def paths(storage: Storage) -> list[str]:
     """Every file below the date directory, relative to it."""
-    return [f.path[len(BASE) + 1 :] for f in storage.all_files(BASE)]
+    return [f.path[len(BASE) + 1 :] for f in storage.files(BASE, hidden=True)]
 
 
 def test_pending_files_are_invisible_to_globs_and_dataset_discovery(local_lake: Storage) -> None:
