@@ -84,6 +84,8 @@ class NatsSettings:
     max_message_bytes: int = 1_048_576
     max_inflight_mb: int = 64
     max_deliver: int = 10
+    stream_max_age_s: float = 7 * 86400.0
+    stream_max_bytes: int = 10 * 2**30
     nak_delay_s: float = 1.0
     nak_delay_max_s: float = 60.0
 
@@ -322,6 +324,9 @@ def _validate(s: Settings, source: str) -> None:
          "storage.s3_bucket", "is required when storage.use_s3 is true and root is not s3://"),
         (s.storage.timeout_s > 0, "storage.timeout_s", "must be > 0"),
         (s.nats.max_deliver > 0, "nats.max_deliver", "must be > 0"),
+        (s.nats.stream_max_age_s >= 0, "nats.stream_max_age_s", "must be >= 0 (0: no limit)"),
+        (s.nats.stream_max_bytes > 0 or s.nats.stream_max_bytes == -1,
+         "nats.stream_max_bytes", "must be > 0, or -1 for no limit"),
         (s.nats.nak_delay_s > 0, "nats.nak_delay_s", "must be > 0"),
         (s.nats.nak_delay_max_s >= s.nats.nak_delay_s, "nats.nak_delay_max_s",
          "must be >= nats.nak_delay_s"),

@@ -9,7 +9,7 @@ import sys
 from lakeconsole.config import Settings
 from lakeconsole.contract.schemas import subjects
 from lakeconsole.demo.feed import run_feed
-from lakeconsole.ingest.bus import NATSBus
+from lakeconsole.ingest.bus import NATSBus, StreamLimits
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,7 +29,8 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     bus = NATSBus(on_state=state)
     await bus.connect(settings.nats.url)
-    await bus.ensure_streams(subjects())
+    limits = StreamLimits(settings.nats.stream_max_age_s, settings.nats.stream_max_bytes)
+    await bus.ensure_streams(subjects(), limits)
     tty = sys.stderr.isatty()
 
     def progress(sent: int, elapsed: float) -> None:

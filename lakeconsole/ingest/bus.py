@@ -17,13 +17,14 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATSClient
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
 from lakeconsole.errors import IngestError
 from lakeconsole.ingest.consumer import DEFAULT_MAX_BYTES, Handler, PullConsumer
@@ -42,6 +43,22 @@ log = logging.getLogger(__name__)
 StateCallback = Callable[[str, str], None]
 
 DEFAULT_STREAMS: dict[str, str] = {"market.": "MARKET", "levels.": "LEVELS"}
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Retention of a stream: age in seconds (0 = none), bytes and messages (-1 = none)."""
+
+    max_age_s: float = 0.0
+    max_bytes: int = -1
+    max_msgs: int = -1
+
+    def describe(self) -> str:
+        """`max_age=7d max_bytes=10.0GiB max_msgs=unlimited`."""
+        age = f"{self.max_age_s / 86400:g}d" if self.max_age_s else "unlimited"
+        size = f"{self.max_bytes / 2**30:.1f}GiB" if self.max_bytes > 0 else "unlimited"
+        msgs = f"{self.max_msgs:,}" if self.max_msgs > 0 else "unlimited"
+        return f"max_age={age} max_bytes={size} max_msgs={msgs}"
 
 
 def stream_for_subject(subject: str) -> tuple[str, str]:
@@ -93,6 +110,7 @@ class NATSBus:
         self._js: JetStreamContext | None = None
         self._replies: ReplyInbox | None = None
         self._consumers: set[PullConsumer] = set()
+        self._reported: set[str] = set()  # streams whose limits were logged
         self._closing = asyncio.Event()
         self.url = ""
 
@@ -216,24 +234,51 @@ class NATSBus:
 
     # -- streams and consumers ---------------------------------------------------------
 
-    async def ensure_streams(self, subjects: Iterable[str]) -> dict[str, str]:
-        """Map each subject to the stream capturing it, creating MARKET/LEVELS when missing."""
+    async def ensure_streams(
+        self, subjects: Iterable[str], limits: StreamLimits | None = None
+    ) -> dict[str, str]:
+        """Map each subject to the stream capturing it, creating MARKET/LEVELS when missing.
+
+        A created stream gets `limits`; a stream that already exists is never changed (it
+        is someone else's), only its limits are reported, once.
+        """
+        limits = limits or StreamLimits()
         found: dict[str, str] = {}
         for subject in subjects:
             try:
                 found[subject] = await self.js.find_stream_name_by_subject(subject)
-                continue
             except nats.js.errors.NotFoundError:
-                pass
-            name, wildcard = stream_for_subject(subject)
-            try:
-                await self.js.add_stream(
-                    StreamConfig(name=name, subjects=[wildcard], storage=StorageType.FILE)
-                )
-            except nats.js.errors.Error as exc:
-                raise IngestError(f"cannot create stream {name} ({wildcard}): {exc}") from exc
-            found[subject] = name
+                found[subject] = await self._create_stream(subject, limits)
+            else:
+                await self._report_stream(found[subject])
         return found
+
+    async def _create_stream(self, subject: str, limits: StreamLimits) -> str:
+        name, wildcard = stream_for_subject(subject)
+        config = StreamConfig(
+            name=name, subjects=[wildcard], storage=StorageType.FILE,
+            max_age=limits.max_age_s, max_bytes=limits.max_bytes, discard=DiscardPolicy.OLD,
+        )
+        try:
+            await self.js.add_stream(config)
+        except nats.js.errors.Error as exc:
+            raise IngestError(f"cannot create stream {name} ({wildcard}): {exc}") from exc
+        log.info("created stream %s (%s): %s", name, wildcard, limits.describe())
+        self._reported.add(name)
+        return name
+
+    async def _report_stream(self, name: str) -> None:
+        if name in self._reported:
+            return
+        self._reported.add(name)
+        try:
+            config = (await self.js.stream_info(name)).config
+        except (nats.js.errors.Error, nats.errors.Error) as exc:
+            log.warning("cannot read the limits of stream %s: %r", name, exc)
+            return
+        found = StreamLimits(config.max_age or 0.0, config.max_bytes or -1,
+                             config.max_msgs or -1)
+        log.info("found stream %s (left as it is): %s", name, found.describe())
 
     async def pull_consumer(
         self,

@@ -24,7 +24,7 @@ from lakeconsole.contract.schemas import DATASETS, Dataset
 from lakeconsole.contract.wire import BronzeDecoder
 from lakeconsole.errors import StorageError, describe
 from lakeconsole.ingest.buffers import Assembled, Buffer, Decoder, assemble
-from lakeconsole.ingest.bus import NATSBus
+from lakeconsole.ingest.bus import NATSBus, StreamLimits
 from lakeconsole.ingest.consumer import PullConsumer
 from lakeconsole.ingest.messages import Delivery
 from lakeconsole.lake.batch_writer import PartialWriteError, PartitionedWriter, WrittenFile
@@ -95,9 +95,10 @@ class StreamWriter:
 
     async def start(self, bus: NATSBus) -> None:
         """Bind the durable consumer and start flushing on size and age."""
-        streams = await bus.ensure_streams(list(self.datasets))
-        self.stream = streams[next(iter(self.datasets))]
         nats = self.settings.nats
+        limits = StreamLimits(nats.stream_max_age_s, nats.stream_max_bytes)
+        streams = await bus.ensure_streams(list(self.datasets), limits)
+        self.stream = streams[next(iter(self.datasets))]
         self.consumer = await bus.pull_consumer(
             self.stream,
             self.spec.durable,

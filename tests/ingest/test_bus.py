@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +13,14 @@ import pytest
 import pytest_asyncio
 
 from lakeconsole.errors import IngestError
-from lakeconsole.ingest.bus import Delivery, NATSBus, PullConsumer, parse_ack_reply, parse_status
+from lakeconsole.ingest.bus import (
+    Delivery,
+    NATSBus,
+    PullConsumer,
+    StreamLimits,
+    parse_ack_reply,
+    parse_status,
+)
 from lakeconsole.ingest.embedded import EmbeddedNATS, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,11 +166,28 @@ async def test_ensure_streams_creates_market_and_levels(bus: NATSBus) -> None:
     assert await bus.ensure_streams(subjects) == mapping  # idempotent
 
 
-async def test_ensure_streams_finds_existing_stream(bus: NATSBus) -> None:
-    await bus.js.add_stream(name="FEED", subjects=["market.>"])
-    assert await bus.ensure_streams([TRADES]) == {TRADES: "FEED"}
+async def test_created_streams_get_the_limits(bus: NATSBus) -> None:
+    limits = StreamLimits(max_age_s=3600.0, max_bytes=64 * 2**20)
+    await bus.ensure_streams([TRADES, "levels.signals"], limits)
+    for name in ("MARKET", "LEVELS"):
+        config = (await bus.js.stream_info(name)).config
+        assert (config.max_age, config.max_bytes) == (3600.0, 64 * 2**20)
+        assert str(getattr(config.discard, "value", config.discard)) == "old"
+
+
+async def test_ensure_streams_finds_existing_stream_and_leaves_it_alone(
+    bus: NATSBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    await bus.js.add_stream(name="FEED", subjects=["market.>"], max_msgs=500)
+    caplog.set_level(logging.INFO, logger="lakeconsole.ingest.bus")
+    limits = StreamLimits(max_age_s=60.0, max_bytes=2**20)
+    assert await bus.ensure_streams([TRADES], limits) == {TRADES: "FEED"}
     names = {i.config.name for i in await bus.js.streams_info()}
     assert names == {"FEED"}
+    config = (await bus.js.stream_info("FEED")).config
+    assert (config.max_age or 0, config.max_msgs) == (0, 500)  # not changed
+    assert "found stream FEED (left as it is): max_age=unlimited" in caplog.text
+    assert "max_msgs=500" in caplog.text
 
 
 async def test_ensure_streams_rejects_foreign_subject(bus: NATSBus) -> None:
