@@ -13,7 +13,7 @@ import pytest
 from lakeconsole import events as ev
 from lakeconsole.query.readers import LakeReader
 from lakeconsole.service import Service
-from tests.contract.test_gold_decoding import CONTRACT
+from tests.factories import GOLD_CONTRACT
 from tests.ingest.helpers import BASE_NS, encode, publish, read_tier, settings_for, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -68,14 +68,14 @@ async def test_contract_payloads_land_in_gold_with_contract_types(tmp_path: Path
     assert read_tier(root, "quarantine").num_rows == 0
     files = sorted(root.glob("gold/levels/signals/*/*/*/*.parquet"))
     assert files and all(
-        [(f.name, f.type) for f in pq.read_schema(p)] == CONTRACT for p in files
+        [(f.name, f.type) for f in pq.read_schema(p)] == GOLD_CONTRACT for p in files
     )
 
     reader = LakeReader(service.storage)
     spy = reader.read_arrow("gold", "levels.signals", "SPY", "2026-01-01")
     qqq = reader.read_arrow("gold", "levels.signals", "QQQ", "2026-01-01")
     assert spy.num_rows + qqq.num_rows == MESSAGES * LEVELS
-    assert [(f.name, f.type) for f in spy.schema] == CONTRACT
+    assert [(f.name, f.type) for f in spy.schema] == GOLD_CONTRACT
     rows = spy.to_pylist() + qqq.to_pylist()
     assert Counter(r["confidence"] for r in rows) == {label: MESSAGES for label in LABELS}
     assert sorted({r["barrier_added"] for r in rows}) == list(range(MESSAGES))

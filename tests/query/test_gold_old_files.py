@@ -17,8 +17,7 @@ from lakeconsole.errors import QueryError
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import GoldReader, LakeReader
 from lakeconsole.query.sql import LakeSQL
-from tests.contract.test_gold_decoding import CONTRACT
-from tests.factories import DAY, DAY_NS, HOUR_NS, write
+from tests.factories import DAY, DAY_NS, GOLD_CONTRACT, HOUR_NS, write
 
 GOLD = by_name("levels.signals")
 T0 = DAY_NS + 3 * HOUR_NS + 1_000  # 2024-01-02T03:00Z, the hour=03 directory below
@@ -94,7 +93,7 @@ EXPECTED = {
 
 def check(table: pa.Table) -> None:
     """Contract columns, order and types, with the old values converted without loss."""
-    assert [(f.name, f.type) for f in table.schema] == CONTRACT
+    assert [(f.name, f.type) for f in table.schema] == GOLD_CONTRACT
     for name, values in EXPECTED.items():
         assert table.column(name).to_pylist() == values, name
 
@@ -104,7 +103,7 @@ def test_reader_returns_contract_types_for_old_and_new_files(lake: Storage) -> N
     put_new(lake)
     check(LakeReader(lake).read_arrow("gold", GOLD, "SPY", DAY))
     df = GoldReader(lake).read_level_signals("SPY", DAY)
-    assert list(df.columns) == [name for name, _ in CONTRACT]
+    assert list(df.columns) == [name for name, _ in GOLD_CONTRACT]
     assert df["confidence"].tolist() == EXPECTED["confidence"]
     assert str(df["barrier_added"].dtype) == "int32" and str(df["tape_buy_vol"].dtype) == "int64"
     assert df["tape_buy_vol"].tolist() == EXPECTED["tape_buy_vol"]
