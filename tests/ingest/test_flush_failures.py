@@ -11,6 +11,7 @@ from lakeconsole import events as ev
 from lakeconsole.ingest.bus import NATSBus
 from lakeconsole.ingest.stream_writers import BronzeWriter
 from lakeconsole.lake.storage import Storage
+from lakeconsole.service import Service
 from tests.ingest.helpers import BASE_NS, encode, publish, read_tier, settings_for, trade, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,3 +62,23 @@ async def test_unexpected_flush_failure_naks_frees_credit_and_recovers(
         await bus.close()
     seqs = read_tier(tmp_path / "lake", "bronze/stocks/trades").column("seq").to_pylist()
     assert sorted(seqs) == list(range(100))
+
+
+async def test_a_background_task_that_died_is_reported_at_stop(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A service task that failed unobserved is logged and shown, not swallowed, at stop."""
+    service = Service(settings_for(tmp_path / "lake", nats_url))
+    seen: list[ev.Event] = []
+    service.subscribe(seen.append)
+    await service.start()
+
+    async def broken() -> None:
+        raise RuntimeError("the lag poller's bug")
+
+    service._tasks.append(asyncio.get_running_loop().create_task(broken(), name="lag poll"))
+    await asyncio.sleep(0)
+    assert await service.stop() == 0
+    errors = [e for e in seen if isinstance(e, ev.ErrorRaised)]
+    assert [(e.where, e.message) for e in errors] == [
+        ("lag poll", "RuntimeError: the lag poller's bug")]
