@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compact(sub)
     _add_read(sub)
     _add_simulate(sub)
+    _add_prune(sub)
     return parser
 
 
@@ -85,6 +86,17 @@ def _add_simulate(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=None)
 
 
+def _add_prune(sub: Any) -> None:
+    p = sub.add_parser("prune", help="delete Bronze that Silver holds and old quarantine")
+    _add_common(p, sub=True)
+    p.add_argument("--dry-run", action="store_true", help="show the plan; delete nothing")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="one Bronze dataset, e.g. stocks.trades (default: all)")
+    p.add_argument("--today", metavar="YYYY-MM-DD",
+                   help="UTC date that ages are counted from (default: today)")
+    p.add_argument("--json", action="store_true", help="one JSON result per line")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the command-line flags applied last."""
     overrides = {
@@ -122,6 +134,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from lakeconsole.commands.simulate import run_simulate
 
         return run_simulate(args, settings)
+    if args.command == "prune":
+        from lakeconsole.commands.prune import run_prune
+
+        return run_prune(args, settings)
     if args.headless:
         from lakeconsole.headless import run_headless
 

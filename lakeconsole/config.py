@@ -111,10 +111,11 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class BronzeSettings:
-    """Micro-batching of the Bronze writer."""
+    """Micro-batching of the Bronze writer, and how long Bronze is kept once in Silver."""
 
     max_events: int = 1000
     max_age_s: float = 5.0
+    retain_days: int = 0  # 0: keep forever
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,19 @@ class SilverSettings:
 
 
 @dataclass(frozen=True)
+class QuarantineSettings:
+    """How long quarantined input is kept for someone to look at."""
+
+    retain_days: int = 0  # 0: keep forever
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     """The Textual console."""
 
     theme: str = "lake-dark"
     refresh_hz: float = 4.0
+    local_time: bool = False
     keys: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -163,6 +172,7 @@ class Settings:
     gold: GoldSettings = field(default_factory=GoldSettings)
     parquet: ParquetSettings = field(default_factory=ParquetSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
+    quarantine: QuarantineSettings = field(default_factory=QuarantineSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     source: str = "defaults"
 
@@ -319,6 +329,9 @@ def _validate(s: Settings, source: str) -> None:
         (s.silver.target_file_mb > 0, "silver.target_file_mb", "must be > 0"),
         (s.silver.workers > 0, "silver.workers", "must be > 0"),
         (s.silver.lease_ttl_s >= 10, "silver.lease_ttl_s", "must be >= 10"),
+        (s.bronze.retain_days >= 0, "bronze.retain_days", "must be >= 0 (0: keep forever)"),
+        (s.quarantine.retain_days >= 0, "quarantine.retain_days",
+         "must be >= 0 (0: keep forever)"),
         (s.console.refresh_hz > 0, "console.refresh_hz", "must be > 0"),
         (not s.storage.use_s3 or s.storage.root_is_url or bool(s.storage.s3_bucket),
          "storage.s3_bucket", "is required when storage.use_s3 is true and root is not s3://"),

@@ -188,7 +188,8 @@ class SilverCompactor:
             return {"status": "empty"}
         if current and not force and current.bronze_fingerprint == bronze_input.fingerprint(files):
             return _unchanged(current)
-        rows, good, moved = self._read_sorted(ds, files)
+        carried = self._pruned_silver(ds, job, current)
+        rows, good, moved = self._read_sorted(ds, [*files, *carried])
         lease.renew()  # reading a large partition is the long step: keep the lease fresh
         _check_cancel(cancel)
         kept, in_day = _dedup_day(rows, ds, job.date)
@@ -196,12 +197,25 @@ class SilverCompactor:
         if kept.num_rows == 0:
             return {**stats, "status": "empty"}
         _check_cancel(cancel)
+        bronze = [f for f in good if f not in carried]
         manifest = self._publish(ds, job, kept, _rows_per_file(self.params, rows, good),
-                                 good, current, lease, cancel)
+                                 bronze, current, lease, cancel)
         written = sum(f.bytes for f in manifest.files)
         return {**stats, "status": "ok", "generation": manifest.generation,
                 "files_written": len(manifest.files), "bytes_written": written,
                 "silver_rows": manifest.rows}
+
+    def _pruned_silver(
+        self, ds: Dataset, job: CompactionJob, current: layout.Manifest | None
+    ) -> list[FileInfo]:
+        """The current Silver files, when some of the date's Bronze was pruned after it was
+        built: those events now exist only there, so they are input too (dedup merges)."""
+        if current is None or not self.storage.exists(
+            f"{layout.date_dir(ds, job.value, job.date)}/{layout.PRUNED_NAME}"
+        ):
+            return []
+        base = layout.date_dir(ds, job.value, job.date)
+        return [FileInfo(f"{base}/{f.path}", f.bytes) for f in current.files]
 
     def _read_sorted(
         self, ds: Dataset, files: Sequence[FileInfo]

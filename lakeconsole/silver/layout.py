@@ -49,6 +49,9 @@ from lakeconsole.lake.storage import TEMP_PREFIX, Storage
 
 MANIFEST_NAME = "_manifest.json"
 LOCK_NAME = "_compaction.lock"
+# Written by retention before it deletes a date's Bronze: from then on part of the date's
+# events exist only in Silver, so a recompaction must read the current Silver too.
+PRUNED_NAME = "_bronze_pruned.json"
 FORMAT_VERSION = 1
 PENDING_SUFFIX = ".pending"
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
