@@ -21,6 +21,7 @@ from lakeconsole.contract.bulk import BulkDecoder, is_single_object
 from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import DATASETS, Dataset
+from lakeconsole.contract.tiers import Tier
 from lakeconsole.contract.wire import BronzeDecoder
 from lakeconsole.errors import StorageError, describe
 from lakeconsole.ingest.buffers import Assembled, Buffer, Decoder, assemble
@@ -41,7 +42,7 @@ Emit = Callable[[ev.Event], None]
 class WriterSpec:
     """What distinguishes the Bronze writer from the Gold writer."""
 
-    tier: str
+    tier: Tier
     stream_subjects: str  # the consumer's filter: everything on the stream, so strays are seen
     max_events: int
     max_age_s: float
