@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from lakeconsole import __version__
 from lakeconsole.config import Settings, load_settings
 from lakeconsole.contract.tiers import DATA_TIERS
-from lakeconsole.errors import LakeError
+from lakeconsole.errors import LakeError, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lakeconsole {__version__}")
     _add_common(parser)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--headless", action="store_true", help="run the writers without the UI")
-    mode.add_argument(
+    parser.add_argument("--headless", action="store_true", help="run the writers without the UI")
+    parser.add_argument(  # with --headless too: the demo as a plain service
         "--demo", action="store_true", help="embedded NATS server and a synthetic market feed"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,6 +45,8 @@ def _add_common(parser: argparse.ArgumentParser, sub: bool = False) -> None:
     parser.add_argument(
         "--nats-url", metavar="URL", default=default, help="NATS server (overrides NATS_URL)"
     )
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if sub else False,
+                        help="print the full traceback of an error")
 
 
 def _add_compact(sub: Any) -> None:
@@ -115,10 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         return _dispatch(args, settings)
     except LakeError as exc:
-        print(f"lakeconsole: error: {exc}", file=sys.stderr)
-        return 2
+        return _report(args, str(exc), 2)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line unless --debug
+        return _report(args, describe(exc), 1)
+
+
+def _report(args: argparse.Namespace, message: str, code: int) -> int:
+    """Print an error (after its traceback with --debug); returns the exit code."""
+    if args.debug:
+        traceback.print_exc()
+    print(f"lakeconsole: error: {message}", file=sys.stderr)
+    return code
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,7 +152,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.headless:
         from lakeconsole.headless import run_headless
 
-        return run_headless(settings)
+        return run_headless(settings, demo=args.demo)
     from lakeconsole.tui.app import run_console
 
     return run_console(settings, demo=args.demo)

@@ -12,21 +12,22 @@ from lakeconsole import __version__
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
 from lakeconsole.errors import describe
-from lakeconsole.service import Service
+from lakeconsole.service import DEMO_RATE, Service
 
 log = logging.getLogger("lakeconsole")
 RULE = "=" * 64
 
 
-def banner(settings: Settings, nats_url: str) -> str:
+def banner(settings: Settings, nats_url: str, embedded: bool = False, demo: bool = False) -> str:
     """The LAKE SERVICE banner: where each writer writes."""
     root = settings.storage.url.rstrip("/")
     b, g = settings.bronze, settings.gold
+    kind = "  (embedded, demo feed)" if demo else "  (embedded)" if embedded else ""
     lines = [
         RULE,
         f"LAKE SERVICE  (lakeconsole {__version__})",
         RULE,
-        f"  NATS:    {nats_url}",
+        f"  NATS:    {nats_url}{kind}",
         f"  Storage: {'S3' if settings.storage.is_s3 else 'local'}  {root}",
         f"  Bronze:  {root}/bronze  ({b.max_events} events / {b.max_age_s:g} s)",
         f"  Gold:    {root}/gold  ({g.max_records} records / {g.max_age_s:g} s)",
@@ -47,31 +48,45 @@ def log_event(event: ev.Event) -> None:
         log.info("ignored %d unknown fields in incoming events", event.unknown_fields)
 
 
-def run_headless(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM, then flush, ack and exit 0."""
+def run_headless(settings: Settings, demo: bool = False) -> int:
+    """Run until SIGINT/SIGTERM/SIGHUP, then flush, ack and exit 0 (`demo`: the demo feed)."""
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    return asyncio.run(_main(settings))
+    return asyncio.run(_main(settings, demo))
 
 
-async def _main(settings: Settings) -> int:
-    service = Service(settings)
+def _on_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed) all mean: flush, ack, stop."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, _stop_on, sig, stop)
+
+
+def _stop_on(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """Log the first stop signal; set `stop`."""
+    if not stop.is_set():
+        log.info("%s received", sig.name)
+    stop.set()
+
+
+async def _main(settings: Settings, demo: bool = False) -> int:
+    service = Service(settings, demo=demo)
     service.subscribe(log_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    nats_url = "embedded" if settings.nats.embedded else service.nats_url
-    print(banner(settings, nats_url), file=sys.stderr,
-          flush=True)
+    _on_stop_signals(stop)
+    embedded = demo or settings.nats.embedded
+    print(banner(settings, service.nats_url, embedded, demo), file=sys.stderr, flush=True)
     starting = loop.create_task(service.start())
     stopper = loop.create_task(stop.wait())
     await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if starting.done() and starting.exception() is None:
         log.info("Bronze writer started")
         log.info("Gold writer started")
+        if demo:
+            log.info("demo feed publishing ~%g events/s", DEMO_RATE)
         await stopper
     log.info("stopping: flushing buffers and acking")
     if not starting.done():

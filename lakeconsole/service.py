@@ -37,6 +37,7 @@ TEMP_MAX_AGE_S = 600.0
 STORAGE_RETRY_FIRST_S = 0.5
 STORAGE_RETRY_MAX_S = 30.0
 DEMO_RATE = 2000.0
+CANCEL_RETRY_S = 0.5
 
 
 class Service:
@@ -51,7 +52,10 @@ class Service:
             BronzeWriter(self.storage, settings, self.emit),
             GoldWriter(self.storage, settings, self.emit),
         ]
-        self.embedded: EmbeddedNATS | None = None
+        # Made here, started in start(): its URL is known before (the banner shows it).
+        own_server = demo or settings.nats.embedded
+        self._server = EmbeddedNATS(self._embedded_store()) if own_server else None
+        self.embedded: EmbeddedNATS | None = None  # the server while this service runs it
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
@@ -78,15 +82,15 @@ class Service:
 
     @property
     def nats_url(self) -> str:
-        """The NATS server in use (the embedded one when running)."""
-        return self.embedded.url if self.embedded else self.settings.nats.url
+        """The NATS server in use: the embedded one's with `--demo` or `nats.embedded`."""
+        return self._server.url if self._server is not None else self.settings.nats.url
 
     async def start(self) -> None:
         """Wait for storage (sweeping temp files), start NATS if embedded, connect, write."""
         await self._wait_for_storage()
-        if self.demo or self.settings.nats.embedded:
-            self.embedded = EmbeddedNATS(self._embedded_store())
-            await asyncio.to_thread(self.embedded.start)
+        if self._server is not None:
+            self.embedded = self._server
+            await asyncio.to_thread(self._server.start)
         await self.bus.connect(self.nats_url)
         for writer in self.writers:
             await writer.start(self.bus)
@@ -144,8 +148,13 @@ class Service:
         return unwritten
 
     async def _stop_tasks(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        pending = set(self._tasks)
+        while pending:
+            # Again and again: Python 3.11's wait_for can swallow a cancel that races its
+            # result (gh-86296), and the demo feed waits for publish acks that way.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_RETRY_S)
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         for task, result in zip(self._tasks, results, strict=True):
             if isinstance(result, Exception):  # a background task that died unobserved

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +16,9 @@ import pyarrow as pa
 from textual import work
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import (
-    Footer,
+    Button,
     Header,
     Input,
     Label,
@@ -31,13 +34,16 @@ from lakeconsole.errors import LakeError
 from lakeconsole.events import ErrorRaised
 from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui import keys
+from lakeconsole.tui.format import zone_label
 from lakeconsole.tui.model import ConsoleModel
 from lakeconsole.tui.palette import LakeCommands
 from lakeconsole.tui.screens.help import HelpScreen
+from lakeconsole.tui.tableview import display_table
 from lakeconsole.tui.themes import load_themes
 from lakeconsole.tui.widgets.compaction import CompactionPanel
 from lakeconsole.tui.widgets.dashboard import DatasetTable, RatePanel, StatusLine
 from lakeconsole.tui.widgets.flushlog import FlushLog
+from lakeconsole.tui.widgets.footer import FittedFooter
 from lakeconsole.tui.widgets.partitions import PartitionTree
 from lakeconsole.tui.widgets.query import QueryPanel, ReaderRequest, SqlRequest
 
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
 TABS = ("dashboard", "partitions", "compact", "query")
 TREE_REFRESH_S = 3.0
 START_GRACE_S = 2.0
+HANGUP_MARGIN_S = 15.0  # after service.stop_grace_s, before a hung-up console gives up
 
 
 class LakeConsoleApp(App[int]):
@@ -57,6 +64,11 @@ class LakeConsoleApp(App[int]):
     TITLE = "lakeconsole"
     BINDINGS = keys.bindings()
     COMMANDS = App.COMMANDS | {LakeCommands}
+    AUTO_FOCUS = "#flush-log"  # the dashboard's main widget, as the `1` key focuses it
+    # Screen classes for lakeconsole.tcss: below 120 columns the forms take two rows.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    # Below 40 rows the rate sparkline shrinks so the flush log keeps a few lines.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
     def __init__(
         self,
@@ -77,11 +89,16 @@ class LakeConsoleApp(App[int]):
         self.clock = clock
         self.theme_dirs = theme_dirs
         self.export_dir = export_dir or Path.cwd() / "exports"
-        self.keymap_effective = {a.id: a.keys for a in keys.ACTIONS}
+        # Checked here, not on mount: widgets that show a key (buttons) compose before that.
+        self.keymap_overrides, keymap_warnings = keys.check_keymap(
+            dict(self.settings.console.keys))
+        self.keymap_effective = {a.id: a.keys for a in keys.ACTIONS} | self.keymap_overrides
+        self.local_time = self.settings.console.local_time
         self.cancel_event: threading.Event | None = None  # set while a compaction runs
         self.busy = ""
         self.last_export: Path | None = None
         self.warnings: list[str] = []
+        self._pending_warnings = keymap_warnings
         self._unsubscribe: Callable[[], None] | None = None
         self._start_worker: Worker[None] | None = None
         self._stopping = False
@@ -106,21 +123,21 @@ class LakeConsoleApp(App[int]):
             with TabPane("Partitions [2]", id="partitions"):
                 loader = self.service.catalog if self.service is not None else None
                 yield PartitionTree(loader, id="tree")
-                yield Label("enter: select (fills Compact and Query)   space: open/close   "
-                            "r: refresh", id="tree-hint")
+                yield Label("enter: fill Compact and Query   ←/→: close/open   esc: up   "
+                            "r: refresh", id="tree-hint", markup=False)
             with TabPane("Compact [3]", id="compact"):
                 yield CompactionPanel(id="compaction")
             with TabPane("Query [4]", id="query"):
                 yield QueryPanel(id="query-panel")
         yield StatusLine(id="status")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
-        """Themes, keymap, the refresh timer, and the service in a worker."""
+        """Themes, keymap, time zone, the refresh timer, and the service in a worker."""
         self._load_themes()
         self._apply_keymap()
         self.query_one(DatasetTable).border_title = "datasets"
-        self.query_one(FlushLog).border_title = "flushes, quarantines, errors"
+        self.set_local_time(self.local_time, announce=False)
         self.set_interval(1 / self.settings.console.refresh_hz, self.tick)
         self.tick()
         if self.service is not None:
@@ -145,12 +162,10 @@ class LakeConsoleApp(App[int]):
         self.notify(message, severity="warning", timeout=10)
 
     def _apply_keymap(self) -> None:
-        overrides, unknown = keys.split_keymap(dict(self.settings.console.keys))
-        if unknown:
-            self._warn(f"unknown actions in console.keys: {', '.join(unknown)}")
-        self.keymap_effective.update(overrides)
-        if overrides:
-            self.set_keymap(overrides)
+        for warning in self._pending_warnings:
+            self._warn(warning)
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
 
     async def _start_service(self) -> None:
         assert self.service is not None
@@ -219,8 +234,40 @@ class LakeConsoleApp(App[int]):
         self._maybe_refresh_tree(self.clock())
 
     def action_show_tab(self, tab: str) -> None:
-        """Switch to a tab."""
-        self.query_one(TabbedContent).active = tab
+        """Switch to a tab and put the focus on its main widget (unless it is already inside)."""
+        tabs = self.query_one(TabbedContent)
+        focused = self.focused
+        pane = self.query_one(f"#{tab}", TabPane)
+        if tabs.active == tab and focused is not None and pane in focused.ancestors:
+            return
+        if focused is not None:
+            # A focused widget in the old pane would pull its tab back (TabPane.Focused).
+            self.set_focus(None)
+        tabs.active = tab
+        # After the refresh: the pane becomes visible first, and hidden widgets take no focus.
+        self.call_after_refresh(self._focus_main, tab)
+
+    def _focus_main(self, tab: str) -> None:
+        if self.query_one(TabbedContent).active != tab:
+            return
+        focused = self.focused
+        pane = self.query_one(f"#{tab}", TabPane)
+        if focused is not None and pane in focused.ancestors:
+            return  # the action that switched tab focused something there (e.g. `/`)
+        self.set_focus(self.main_widget(tab))
+
+    def main_widget(self, tab: str) -> Widget | None:
+        """What a tab key focuses: the flush log, the tree, the Compact button, the result.
+
+        Never a text field: there the next digit would be typed instead of switching tabs.
+        """
+        if tab == "partitions":
+            return self.query_one(PartitionTree)
+        if tab == "compact":
+            return self.query_one("#compact-run", Button)
+        if tab == "query":
+            return self.query_one(QueryPanel).table  # None before the first result
+        return self.query_one(FlushLog)
 
     def action_help(self) -> None:
         """Show the key bindings."""
@@ -228,11 +275,32 @@ class LakeConsoleApp(App[int]):
             self.push_screen(HelpScreen(self.keymap_effective))
 
     async def action_back(self) -> None:
-        """Leave an input; otherwise go back to the dashboard."""
+        """Leave a text field; otherwise (a tab's top level) go back to the dashboard.
+
+        The tree handles escape itself below its root (up one level) and lets it through here.
+        """
         if isinstance(self.focused, (Input, TextArea)):
             self.set_focus(None)
         else:
             self.action_show_tab("dashboard")
+
+    def action_toggle_local_time(self) -> None:
+        """Show times in local time or in UTC."""
+        self.set_local_time(not self.local_time)
+
+    def set_local_time(self, local: bool, announce: bool = True) -> None:
+        """Times in local time (or UTC) everywhere; the header says which."""
+        self.local_time = local
+        zone = zone_label(local)
+        self.sub_title = f"times in {zone}"
+        self.query_one(FlushLog).set_local_time(local)
+        self.query_one(FlushLog).border_title = f"flushes, quarantines, errors ({zone})"
+        panel = self.query_one(QueryPanel)
+        panel.local_time = local
+        if panel.result is not None:
+            self._redisplay(panel.result, local)
+        if announce:
+            self.notify(f"times in {zone}", timeout=3)
 
     def action_refresh_tree(self) -> None:
         """Reload the partition tree."""
@@ -252,6 +320,8 @@ class LakeConsoleApp(App[int]):
         tier = node.tier if node.tier != "quarantine" else None
         self.query_one(CompactionPanel).fill(node.date, node.dataset, node.value)
         self.query_one(QueryPanel).fill(tier, node.dataset, node.value, node.date)
+        what = " ".join(x for x in (node.dataset, node.value, node.date) if x) or node.name
+        self.notify(f"filled Compact and Query: {what}", timeout=4)
 
     # -- quit ----------------------------------------------------------------------------
 
@@ -265,6 +335,14 @@ class LakeConsoleApp(App[int]):
         self.busy = "flushing buffers before exit …"
         self._show_status()
         self.run_worker(self._stop_and_exit(), group="quit")
+
+    def exit_now(self) -> None:
+        """Exit at once, the service still running (run_console stops it); a quit finishes."""
+        if not self._stopping:
+            self._stopping = True
+            if self.cancel_event is not None:
+                self.cancel_event.set()
+            self.exit(0)
 
     async def _stop_and_exit(self) -> None:
         code = 0
@@ -309,11 +387,12 @@ class LakeConsoleApp(App[int]):
         self.action_show_tab("compact")
         panel = self.query_one(CompactionPanel)
         date, dataset, partition = panel.values()
-        if self.service is None:
-            panel.show_error("no service")
-            return
         if not date:
             panel.show_error("enter a date (YYYY-MM-DD) or pick one in the partition tree")
+            self.query_one("#compact-date", Input).focus()
+            return
+        if self.service is None:
+            panel.show_error("no service")
             return
         if self.compacting:
             self.notify("a compaction is already running", severity="warning")
@@ -375,6 +454,7 @@ class LakeConsoleApp(App[int]):
     def _run_query(self, request: ReaderRequest | SqlRequest) -> None:
         assert self.service is not None
         started = time.perf_counter()
+        local = self.local_time
         try:
             if isinstance(request, SqlRequest):
                 table = self.service.sql(request.sql)
@@ -383,14 +463,29 @@ class LakeConsoleApp(App[int]):
                 table = self.service.read(request.tier, request.dataset, request.partition,
                                           request.date, request.start_ns, request.end_ns)
                 truncated = False
+            seconds = time.perf_counter() - started
+            display = display_table(table, local)  # up to 100k rows: formatted off the UI
         except Exception as exc:  # shown in the panel
             self.call_from_thread(self.query_one(QueryPanel).show_error, _message(exc))
             return
-        seconds = time.perf_counter() - started
-        self.call_from_thread(self._show_query, table, seconds, truncated)  # type: ignore[arg-type]
+        self.call_from_thread(self._show_query, table, display, local, seconds,  # type: ignore[arg-type]
+                              truncated)
 
-    async def _show_query(self, table: pa.Table, seconds: float, truncated: bool) -> None:
-        await self.query_one(QueryPanel).show_result(table, seconds, truncated)
+    async def _show_query(self, table: pa.Table, display: pa.Table, local: bool,
+                          seconds: float, truncated: bool) -> None:
+        await self.query_one(QueryPanel).show_result(table, seconds, truncated, display)
+        if local != self.local_time:  # toggled while the query ran
+            self._redisplay(table, self.local_time)
+
+    @work(thread=True, group="display", exclusive=True)
+    def _redisplay(self, table: pa.Table, local: bool) -> None:
+        display = display_table(table, local)
+        self.call_from_thread(self._show_display, table, display)  # type: ignore[arg-type]
+
+    async def _show_display(self, table: pa.Table, display: pa.Table) -> None:
+        panel = self.query_one(QueryPanel)
+        if panel.result is table:  # not replaced by a newer result meanwhile
+            await panel.show_display(display)
 
     def action_export(self, fmt: str) -> None:
         """Write the current result to CSV or Parquet under the export folder."""
@@ -424,6 +519,44 @@ def run_console(settings: Settings, demo: bool = False) -> int:
     """Run the console on a Service built from `settings`; returns the exit code."""
     from lakeconsole.service import Service
 
-    app = LakeConsoleApp(Service(settings, demo=demo))
-    app.run()
-    return app.return_code or 0
+    return asyncio.run(_run_until_stopped(LakeConsoleApp(Service(settings, demo=demo))))
+
+
+async def _run_until_stopped(app: LakeConsoleApp) -> int:
+    """Run the app; however it ends (quit, crash, SIGHUP, SIGTERM), stop the service after."""
+    loop = asyncio.get_running_loop()
+    # A plain handler, not loop.add_signal_handler: it must run before Textual's SIGCONT
+    # handler (the kernel sends SIGCONT with SIGHUP), which would redraw on the dead terminal.
+    signal.signal(signal.SIGHUP, lambda _sig, _frame: _hang_up(app, loop))
+    loop.add_signal_handler(signal.SIGTERM, app.exit_now)
+    try:
+        await app.run_async()
+    finally:
+        # After a quit this is a no-op; otherwise it flushes, acks and stops the embedded
+        # server here, on the loop the service runs on, with no terminal involved.
+        unwritten = await app.service.stop() if app.service is not None else 0
+    return app.return_code or (1 if unwritten else 0)
+
+
+def _hang_up(app: LakeConsoleApp, loop: asyncio.AbstractEventLoop) -> None:
+    """SIGHUP, the terminal closed: write to /dev/null from now on, and exit."""
+    # Writes to a hung-up terminal fail (EIO): Textual's writer thread would die, the app
+    # block on its full queue, and the service never stop.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    signal.signal(signal.SIGCONT, signal.SIG_DFL)  # no "resume" onto a terminal that is gone
+    grace = app.settings.service.stop_grace_s + HANGUP_MARGIN_S
+    threading.Thread(target=_exit_if_stuck, args=(app, grace), name="hang-up watchdog",
+                     daemon=True).start()
+    loop.call_soon_threadsafe(app.exit_now)
+
+
+def _exit_if_stuck(app: LakeConsoleApp, grace: float) -> None:
+    """Last resort after SIGHUP: if the process is still here after `grace`, it is stuck on
+    the dead terminal (a write that failed before the redirect); stop the server and exit."""
+    time.sleep(grace)
+    if app.service is not None and app.service.embedded is not None:
+        app.service.embedded.stop()  # unacked messages are redelivered: nothing is lost
+    os._exit(1)

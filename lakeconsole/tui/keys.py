@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
+from textual.keys import _character_to_key
 
 
 @dataclass(frozen=True)
@@ -16,25 +17,33 @@ class Action:
     keys: str
     description: str
     help: str
-    scope: str = "global"  # global | compact | query
+    scope: str = "global"  # global | partitions | compact | query
     priority: bool = False
     show: bool = True
 
 
 ACTIONS: tuple[Action, ...] = (
     Action("quit", "quit", "q", "Quit", "Flush every buffer, ack, and quit"),
-    Action("force_quit", "quit", "ctrl+c", "Quit", "Same as q (clean flush first)",
+    Action("force_quit", "quit", "ctrl+q", "Quit",
+           "Quit from anywhere, even a text field (flushes first); always ctrl+q",
            priority=True, show=False),
     Action("help", "help", "question_mark,f1", "Help", "Show every key binding"),
+    # The tab labels show these keys, so the footer keeps its room for the tab's own keys.
     Action("tab_dashboard", "show_tab('dashboard')", "1", "Dashboard",
-           "Ingest counters, rate and flush log"),
+           "Ingest counters, rate and flush log", show=False),
     Action("tab_partitions", "show_tab('partitions')", "2", "Partitions",
-           "Browse tiers, datasets, partitions and files"),
-    Action("tab_compact", "show_tab('compact')", "3", "Compact", "Bronze → Silver compaction"),
-    Action("tab_query", "show_tab('query')", "4", "Query", "Read a partition or run DuckDB SQL"),
-    Action("refresh", "refresh_tree", "r", "Refresh", "Reload the partition tree"),
+           "Browse the lake; focuses the tree", show=False),
+    Action("tab_compact", "show_tab('compact')", "3", "Compact",
+           "Bronze → Silver compaction; focuses the Compact button",
+           show=False),
+    Action("tab_query", "show_tab('query')", "4", "Query",
+           "Read a partition or run DuckDB SQL; focuses the result table", show=False),
+    Action("back", "back", "escape", "Back",
+           "Leave the text field or go up the tree; at the top, back to the dashboard"),
+    Action("local_time", "toggle_local_time", "t", "UTC/local",
+           "Show times in UTC or in local time (the header says which)"),
     Action("focus_query", "focus_query", "slash", "SQL", "Focus the SQL editor"),
-    Action("back", "back", "escape", "Back", "Leave the input, then back to the dashboard"),
+    Action("refresh", "refresh_tree", "r", "Refresh", "Reload the partition tree", "partitions"),
     Action("compact", "compact", "k", "Compact", "Compact the date / dataset / partition",
            "compact"),
     Action("compact_all", "compact_all", "a", "All schemas",
@@ -48,22 +57,93 @@ ACTIONS: tuple[Action, ...] = (
     Action("export_csv", "export('csv')", "ctrl+o", "CSV", "Export the result to CSV", "query",
            priority=True),
     Action("export_parquet", "export('parquet')", "ctrl+b", "Parquet",
-           "Export the result to Parquet", "query", priority=True),
+           "Export the result to Parquet (raw values: times stay ns)", "query", priority=True),
 )
 
 BY_ID = {a.id: a for a in ACTIONS}
+QUIT_KEY = "ctrl+q"  # Textual's convention: it must always quit
+COPY_KEY = "ctrl+c"  # copies wherever something is selected; it never quits
+
+
+@dataclass(frozen=True)
+class WidgetKey:
+    """A key a widget handles itself (not remappable), listed in the help."""
+
+    keys: str
+    where: str
+    help: str
+
+
+WIDGET_KEYS: tuple[WidgetKey, ...] = (
+    WidgetKey("← / →", "tree", "Collapse / expand (then to the parent / first child)"),
+    WidgetKey("enter", "tree", "Select: fills the Compact and Query forms"),
+    WidgetKey("space", "tree", "Open or close the node"),
+    WidgetKey("escape", "tree", "Up to the parent node; at the top, back to the dashboard"),
+    WidgetKey(COPY_KEY, "tree", "Copy the node's lake path"),
+    WidgetKey(COPY_KEY, "result table", "Copy the cell, or the range selected with shift+arrows"),
+    WidgetKey(COPY_KEY, "editor, fields", "Copy the selected text"),
+    WidgetKey(COPY_KEY, "elsewhere", "Nothing to copy: a reminder of the quit key"),
+    WidgetKey("ctrl+p", "global", "Command palette: every action and theme"),
+)
+
+
+def split_keys(keys: str) -> list[str]:
+    """`"?, f1"` → `["question_mark", "f1"]`: Textual's key names, blanks dropped."""
+    names = [k.strip() for k in keys.split(",") if k.strip()]
+    return [_character_to_key(k) if len(k) == 1 else k for k in names]
 
 
 def bindings() -> list[BindingType]:
-    """The App's BINDINGS, each with its action id so `App.set_keymap` can rebind it."""
+    """The App's BINDINGS, each with its action id so `App.set_keymap` can rebind it.
+
+    Tab actions come first: the footer lists keys in this order and cuts at the right edge,
+    so on a narrow terminal the current tab's keys stay visible.
+    """
+    ordered = sorted(ACTIONS, key=lambda a: a.scope == "global")
     return [
         Binding(a.keys, a.action, a.description, show=a.show, id=a.id, priority=a.priority,
                 tooltip=a.help)
-        for a in ACTIONS
+        for a in ordered
     ]
 
 
-def split_keymap(keys: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Valid overrides (action id → key) and the ids that are not actions."""
-    valid = {k: v for k, v in keys.items() if k in BY_ID}
-    return valid, sorted(set(keys) - set(valid))
+def quit_keys(overrides: dict[str, str]) -> set[str]:
+    """Every key that quits once `overrides` apply."""
+    return {k for a in ACTIONS if a.action == "quit"
+            for k in split_keys(overrides.get(a.id, a.keys))}
+
+
+def check_keymap(keys: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The overrides to apply (action id → keys) and a warning for each one refused.
+
+    Refused: unknown ids, a remap to no key, ctrl+c (copy), a remap of force_quit without
+    ctrl+q, and any remap that takes a quit key for another action (Textual's keymap would
+    drop quit's binding on that key).
+    """
+    warnings = []
+    unknown = sorted(set(keys) - set(BY_ID))
+    if unknown:
+        warnings.append(f"unknown actions in console.keys: {', '.join(unknown)}")
+    accepted: dict[str, str] = {}
+    # quit's own remaps first: the keys they keep are the ones no other action may take
+    known = sorted((k for k in keys if k in BY_ID), key=lambda k: BY_ID[k].action != "quit")
+    for action_id in known:
+        refusal = _refusal(action_id, split_keys(keys[action_id]), accepted)
+        if refusal:
+            warnings.append(f"console.keys.{action_id} = {keys[action_id]!r} ignored: {refusal}")
+        else:
+            accepted[action_id] = ",".join(split_keys(keys[action_id]))
+    return accepted, warnings
+
+
+def _refusal(action_id: str, new_keys: list[str], accepted: dict[str, str]) -> str:
+    if not new_keys:
+        return "no key left for it"
+    if COPY_KEY in new_keys:
+        return f"{COPY_KEY} copies and never runs an action"
+    if action_id == "force_quit" and QUIT_KEY not in new_keys:
+        return f"{QUIT_KEY} always quits"
+    if BY_ID[action_id].action == "quit":
+        return ""
+    taken = sorted(set(new_keys) & quit_keys(accepted))
+    return f"it would take {', '.join(taken)} away from quit" if taken else ""

@@ -28,7 +28,7 @@ def palette_entries(app: App[Any]) -> list[tuple[str, str, PaletteCallback]]:
     seen: set[str] = set()
     out: list[tuple[str, str, PaletteCallback]] = []
     for a in ACTIONS:
-        if a.action in seen:  # ctrl+c is a second key for quit, not a second command
+        if a.action in seen:  # force_quit (ctrl+q) is a second key for quit, not a command
             continue
         seen.add(a.action)
         title = f"{a.description} ({a.id.replace('_', ' ')})"

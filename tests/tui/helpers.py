@@ -10,10 +10,13 @@ from typing import Any
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Label, Static
+from textual.widgets.tree import TreeNode
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
+from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui.model import ConsoleModel
+from lakeconsole.tui.widgets.partitions import PartitionTree
 from tests.ingest.helpers import settings_for
 
 FROZEN_NOW = 1_767_229_200.0  # 2026-01-01T01:00:00Z
@@ -41,8 +44,13 @@ def text_of(widget: Static | Label, width: int = 160) -> str:
     content = widget.content
     if isinstance(content, str):
         return content
+    return text_of_renderable(content, width)
+
+
+def text_of_renderable(renderable: Any, width: int = 160) -> str:
+    """A rich renderable (a Table, a Text) printed as plain text."""
     console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(content)
+    console.print(renderable)
     return console.export_text()
 
 
@@ -70,3 +78,45 @@ def frozen_model() -> ConsoleModel:
     m.apply(ev.ErrorRaised("flush stocks.quotes", "disk full; 3 messages will be redelivered",
                            at=t + 1))
     return m
+
+
+def catalog_node(path: str, kind: str, files: int, size: int, rows: int | None = None,
+                 **kw: Any) -> CatalogNode:
+    """A CatalogNode named after the last part of its path."""
+    return CatalogNode(path.rsplit("/", 1)[-1], path, kind, files, size, rows,
+                       tier=path.split("/")[0], **kw)
+
+
+TREE_BASE = "bronze/stocks/trades/symbol=SPY/date=2026-01-01"
+
+
+def fill_tree(tree: PartitionTree) -> TreeNode[CatalogNode | None]:
+    """Fixed nodes down to the files of one hour, every level open; returns the hour node."""
+    node = catalog_node
+    levels = [
+        ("", [node("bronze", "tier", 3, 90_000), node("silver", "tier", 1, 40_000),
+              node("quarantine", "tier", 1, 1_200)]),
+        ("bronze", [node("bronze/stocks", "asset", 3, 90_000)]),
+        ("bronze/stocks", [node("bronze/stocks/trades", "dataset", 3, 90_000,
+                                dataset="stocks.trades")]),
+        ("bronze/stocks/trades", [
+            node("bronze/stocks/trades/symbol=QQQ", "value", 1, 30_000, value="QQQ",
+                 dataset="stocks.trades"),
+            node("bronze/stocks/trades/symbol=SPY", "value", 2, 60_000, value="SPY",
+                 dataset="stocks.trades")]),
+        ("bronze/stocks/trades/symbol=SPY", [node(TREE_BASE, "date", 2, 60_000,
+                                                  date="2026-01-01", dataset="stocks.trades",
+                                                  value="SPY")]),
+        (TREE_BASE, [node(f"{TREE_BASE}/hour=00", "hour", 2, 60_000, 2000, hour=0,
+                          date="2026-01-01", dataset="stocks.trades", value="SPY")]),
+        (f"{TREE_BASE}/hour=00", [
+            node(f"{TREE_BASE}/hour=00/part-000001_000001_a.parquet", "file", 1, 30_000, 1000),
+            node(f"{TREE_BASE}/hour=00/part-000002_000001_a.parquet", "file", 1, 30_000, 1000)]),
+    ]
+    current = tree.root
+    for path, children in levels:
+        if path:
+            current = next(c for c in current.children if c.data and c.data.path == path)
+        tree._fill(current, path, children)
+        current.expand()
+    return current

@@ -252,6 +252,21 @@ async def test_quit_flushes_buffered_events(tmp_path: Path, nats_url: str) -> No
     assert sum(pq.read_metadata(f).num_rows for f in files) == 40
 
 
+async def test_ctrl_q_from_the_sql_editor_flushes_and_quits(
+        tmp_path: Path, nats_url: str) -> None:
+    """ctrl+q quits even from a text field, with the same clean flush as q."""
+    async with console(tmp_path, nats_url, **{"bronze.max_age_s": 600.0}) as (app, pilot):
+        await publish_trades(nats_url, 15)
+        await until(pilot, lambda: stats(app).buffered == 15)
+        await pilot.press("slash")
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+    files = lake_files(tmp_path / "lake", "bronze")
+    assert sum(pq.read_metadata(f).num_rows for f in files) == 15
+
+
 async def test_keymap_override_and_theme(tmp_path: Path, nats_url: str) -> None:
     """console.keys rebinds an action by id; console.theme picks a shipped theme."""
     overrides = {"console.keys": {"help": "f2", "bogus": "f3"}, "console.theme": "lake-light"}

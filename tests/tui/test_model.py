@@ -7,7 +7,7 @@ from pathlib import Path
 from lakeconsole import events as ev
 from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_age, human_bytes, human_rate
-from lakeconsole.tui.keys import ACTIONS, split_keymap
+from lakeconsole.tui.keys import ACTIONS, check_keymap
 from lakeconsole.tui.model import ConsoleModel
 from lakeconsole.tui.themes import load_themes, theme_dirs
 
@@ -87,5 +87,5 @@ def test_keymap_ids() -> None:
     """Every action has a unique id; unknown override ids are reported."""
     ids = [a.id for a in ACTIONS]
     assert len(ids) == len(set(ids))
-    valid, unknown = split_keymap({"run_query": "f9", "fly": "f"})
-    assert valid == {"run_query": "f9"} and unknown == ["fly"]
+    valid, warnings = check_keymap({"run_query": "f9", "fly": "f"})
+    assert valid == {"run_query": "f9"} and warnings == ["unknown actions in console.keys: fly"]

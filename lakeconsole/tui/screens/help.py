@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from lakeconsole.tui.keys import ACTIONS
+from lakeconsole.tui.keys import ACTIONS, WIDGET_KEYS, split_keys
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc"}
 
 
 def key_display(keys: str) -> str:
     """`question_mark,f1` → `? / f1`."""
-    names = {"question_mark": "?", "slash": "/", "escape": "esc"}
-    return " / ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+    return " / ".join(KEY_NAMES.get(k, k) for k in split_keys(keys))
+
+
+def bindings_table(keymap: dict[str, str]) -> Table:
+    """Console actions (remapped keys marked `*`), then the keys widgets handle themselves.
+
+    Three columns, the action's tab under its id, so the help reads on 80 columns too.
+    """
+    table = Table(title="lakeconsole keys", expand=True, box=None, header_style="bold")
+    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("action (config name)", no_wrap=True)
+    table.add_column("what it does", ratio=1)
+    for a in ACTIONS:
+        keys = keymap.get(a.id, a.keys)
+        key = Text(key_display(keys))
+        if split_keys(keys) != split_keys(a.keys):
+            key.append(" *", style="bold yellow")
+        action = Text(a.id)
+        if a.scope != "global":
+            action.append(f"\n  on the {a.scope} tab", style="dim")
+        table.add_row(key, action, a.help)
+    table.add_row()
+    table.add_row(Text("widget keys", style="bold"), Text("(fixed)", style="dim"))
+    for w in WIDGET_KEYS:
+        table.add_row(w.keys, Text(w.where, style="dim"), w.help)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,19 +56,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """A scrollable table of bindings."""
-        table = Table(title="lakeconsole keys", expand=True, box=None, header_style="bold")
-        table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action", no_wrap=True)
-        table.add_column("where")
-        table.add_column("what it does")
-        for a in ACTIONS:
-            keys = self.keymap.get(a.id, a.keys)
-            table.add_row(key_display(keys), a.id, a.scope, a.help)
-        table.add_row("ctrl+p", "palette", "global", "Command palette: every action and theme")
         with VerticalScroll(id="help-body"):
-            yield Static(table)
-            yield Static("Rebind any action in the config file: [console.keys] "
-                         "run_query = \"f9\".  esc closes this screen.", id="help-hint")
+            yield Static(bindings_table(self.keymap))
+            yield Static("* remapped in the config file's [console.keys], e.g. "
+                         "run_query = \"f9\".  Single letters type into a focused text field: "
+                         "press esc first.  esc closes this screen.", id="help-hint",
+                         markup=False)
 
     async def action_dismiss(self, result: None = None) -> None:
         """Close the help screen."""

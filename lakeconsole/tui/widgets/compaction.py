@@ -6,11 +6,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, ProgressBar, RichLog
+from textual.widgets import Input, Label, ProgressBar, RichLog
 
 from lakeconsole.contract.schemas import bronze_datasets
 from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_bytes, human_count
+from lakeconsole.tui.widgets.keybutton import KeyButton
 
 
 def format_result(result: CompactionResult) -> Text:
@@ -44,10 +45,10 @@ class CompactionPanel(Vertical):
                         suggester=SuggestFromList([d.name for d in bronze_datasets()]))
             yield Input(placeholder="partition value (all)", id="compact-partition")
         with Horizontal(classes="buttons"):
-            yield Button("Compact [k]", id="compact-run", action="app.compact")
-            yield Button("All schemas for date [a]", id="compact-all", action="app.compact_all")
-            yield Button("Cancel [x]", id="compact-cancel", variant="error",
-                         action="app.cancel_compaction")
+            # KeyButton: the label shows the key literally ("[k]" is not markup), remapped too.
+            yield KeyButton("Compact", "compact", id="compact-run")
+            yield KeyButton("All schemas for date", "compact_all", id="compact-all")
+            yield KeyButton("Cancel", "cancel_compaction", id="compact-cancel", variant="error")
         yield ProgressBar(total=None, show_eta=False, id="compact-progress")
         yield Label("idle", id="compact-status")
         yield RichLog(id="compact-results", wrap=False, markup=False, max_lines=5000)

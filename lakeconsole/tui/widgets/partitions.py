@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.actions import SkipAction
+from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -29,6 +32,14 @@ def node_label(node: CatalogNode) -> Text:
 class PartitionTree(Tree[CatalogNode | None]):
     """Children are fetched through `loader` (Service.catalog) in a thread worker on expand."""
 
+    # The help lists these (keys.WIDGET_KEYS); the hint line under the tree names them too.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "collapse_or_parent", "Collapse", show=False),
+        Binding("right", "expand_or_child", "Expand", show=False),
+        Binding("escape", "parent_or_leave", "Up", show=False),
+        Binding("ctrl+c", "copy_path", "Copy path", show=False),
+    ]
+
     def __init__(self, loader: Loader | None, **kwargs: object) -> None:
         super().__init__("lake", None, **kwargs)  # type: ignore[arg-type]
         self.loader = loader
@@ -44,6 +55,42 @@ class PartitionTree(Tree[CatalogNode | None]):
         """Load a node's children the first time it opens."""
         if _path(event.node) not in self.loaded:
             self.load(event.node)
+
+    def action_collapse_or_parent(self) -> None:
+        """Close an open node; on a closed one (or a file) go to its parent."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded and node.allow_expand:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
+
+    def action_expand_or_child(self) -> None:
+        """Open a closed node; on an open one go to its first child."""
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_parent_or_leave(self) -> None:
+        """Go up one level; at the top the key falls through to the app (leave the tab)."""
+        node = self.cursor_node
+        if node is None or node.parent is None:
+            raise SkipAction()
+        self.move_cursor(node.parent)
+
+    def action_copy_path(self) -> None:
+        """Copy the lake path of the node under the cursor."""
+        node = self.cursor_node
+        path = _path(node) if node is not None else ""
+        if not path:
+            raise SkipAction()  # the root has no path: nothing selected to copy
+        self.app.copy_to_clipboard(path)
+        self.notify(f"copied {path}", timeout=2)
 
     def load(self, node: TreeNode[CatalogNode | None]) -> None:
         """Fetch (or re-fetch) the children of a node."""

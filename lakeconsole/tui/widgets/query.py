@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.suggester import SuggestFromList
 from textual.widgets import ContentSwitcher, Input, Label, Static, TextArea
 from textual_fastdatatable import ArrowBackend, DataTable
 
 from lakeconsole.contract.schemas import DATASETS
-from lakeconsole.tui.format import human_count
+from lakeconsole.tui.format import human_count, parse_time
+from lakeconsole.tui.tableview import display_table
 
 DEFAULT_SQL = (
     "SELECT symbol, count(*) AS trades, min(price) AS low, max(price) AS high\n"
@@ -33,6 +38,18 @@ class ReaderRequest:
     end_ns: int | None = None
 
 
+class ResultTable(DataTable):
+    """The fast Arrow table, but tab and shift+tab move the focus, as everywhere else.
+
+    (The table's own tab moves the cell cursor: it kept the keyboard from reaching the form.)
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "app.focus_next", "Next field", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False),
+    ]
+
+
 @dataclass(frozen=True)
 class SqlRequest:
     """Run DuckDB SQL over the lake's views."""
@@ -45,21 +62,22 @@ class QueryPanel(Vertical):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.result: pa.Table | None = None
+        self.result: pa.Table | None = None  # raw, as the service returned it: exports use it
+        self.local_time = False  # the form reads, and the table shows, times in local time
 
     def compose(self) -> ComposeResult:
         """Mode label, the two input modes, the info line and the result area."""
         yield Label("reader form  (ctrl+t: SQL)", id="query-mode")
         with ContentSwitcher(initial="reader-form", id="query-switcher"):
-            with Horizontal(id="reader-form", classes="form"):
+            with Grid(id="reader-form", classes="form"):
                 yield Input("bronze", placeholder="tier", id="q-tier",
                             suggester=SuggestFromList(["bronze", "silver", "gold"]))
                 yield Input(placeholder="dataset", id="q-dataset",
                             suggester=SuggestFromList([d.name for d in DATASETS]))
                 yield Input(placeholder="partition value", id="q-partition")
                 yield Input(placeholder="date YYYY-MM-DD", id="q-date")
-                yield Input(placeholder="start ns", id="q-start", type="integer")
-                yield Input(placeholder="end ns", id="q-end", type="integer")
+                yield Input(placeholder="from: 14:30, date time or ns", id="q-start")
+                yield Input(placeholder="to: 14:45:30.5, date time or ns", id="q-end")
             yield TextArea(DEFAULT_SQL, id="q-sql", show_line_numbers=True)
         yield Static("no query yet", id="query-info")
         yield Vertical(id="query-results")
@@ -94,8 +112,16 @@ class QueryPanel(Vertical):
         if missing:
             names = ", ".join(m.removeprefix("q-") for m in missing)
             raise ValueError(f"fill in {names}")
-        return ReaderRequest(val["q-tier"], val["q-dataset"], val["q-partition"], val["q-date"],
-                             _int(val["q-start"]), _int(val["q-end"]))
+        date = val["q-date"]
+        return ReaderRequest(val["q-tier"], val["q-dataset"], val["q-partition"], date,
+                             self._time("from", val["q-start"], date),
+                             self._time("to", val["q-end"], date))
+
+    def _time(self, name: str, text: str, date: str) -> int | None:
+        try:
+            return parse_time(text, date, self.local_time)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
 
     def fill(self, tier: str | None, dataset: str | None, value: str | None,
              date: str | None) -> None:
@@ -109,22 +135,55 @@ class QueryPanel(Vertical):
         """A query started."""
         self.query_one("#query-info", Static).update(f"running {what} …")
 
-    async def show_result(self, table: pa.Table, seconds: float, truncated: bool) -> None:
-        """Replace the result table with `table`."""
+    async def show_result(self, table: pa.Table, seconds: float, truncated: bool,
+                          display: pa.Table | None = None) -> None:
+        """Replace the result with `table`, shown as `display` (display_table of it)."""
         self.result = table
-        area = self.query_one("#query-results", Vertical)
-        await area.remove_children()
-        await area.mount(DataTable(backend=ArrowBackend(table), id="query-table",
-                                   max_column_content_width=40))
+        await self.show_display(display if display is not None
+                                else display_table(table, self.local_time), keep_cursor=False)
         more = "  (row limit reached)" if truncated else ""
         self.query_one("#query-info", Static).update(
             f"{human_count(table.num_rows)} rows x {table.num_columns} columns "
             f"in {seconds * 1000:.0f} ms{more}")
+
+    async def show_display(self, display: pa.Table, keep_cursor: bool = True) -> None:
+        """Show a formatted result (e.g. in another time zone), keeping the focus and cursor."""
+        area = self.query_one("#query-results", Vertical)
+        old = self.table
+        cursor = old.cursor_coordinate if old is not None else Coordinate(0, 0)
+        focused = old is not None and old.has_focus
+        await area.remove_children()
+        # render_markup=False: a value such as "[b]" is data, never markup.
+        table = ResultTable(backend=ArrowBackend(display), id="query-table",
+                            cursor_type="range", max_column_content_width=40,
+                            render_markup=False)
+        await area.mount(table)
+        if keep_cursor:
+            table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
+        if focused:
+            table.focus()
+
+    @property
+    def table(self) -> DataTable | None:
+        """The result table, if there is a result."""
+        try:
+            return self.query_one("#query-table", DataTable)
+        except NoMatches:
+            return None
+
+    def on_data_table_selection_copied(self, event: DataTable.SelectionCopied) -> None:
+        """ctrl+c in the table: the cell, row or range to the clipboard as tab-separated text."""
+        event.stop()
+        self.app.copy_to_clipboard(selection_text(event.values))
+        cells = sum(len(row) for row in event.values)
+        self.notify(f"copied {cells} cell{'s' if cells != 1 else ''}", timeout=2)
 
     def show_error(self, message: str) -> None:
         """A query failed."""
         self.query_one("#query-info", Static).update(Text(message, style="bold red"))
 
 
-def _int(text: str) -> int | None:
-    return int(text) if text else None
+def selection_text(values: list[tuple[Any, ...]]) -> str:
+    """Rows of cells as tab-separated lines; the alignment padding is dropped."""
+    return "\n".join("\t".join("" if v is None else str(v).strip() for v in row)
+                     for row in values)
