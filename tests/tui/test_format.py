@@ -21,15 +21,6 @@ NS = 1_795_789_865_123_456_789  # 2026-11-27 14:31:05.123456789 UTC
 DAY = "2026-11-27"
 
 
-@pytest.fixture
-def utc_plus_3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is a fixed UTC+3 without DST (POSIX TZ: the sign is inverted)."""
-    monkeypatch.setenv("TZ", "XYZ-3")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
 
 @pytest.fixture
 def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pyarrow as pa
 import pytest
 from textual.coordinate import Coordinate
@@ -34,15 +31,6 @@ def console(**console_settings: object) -> LakeConsoleApp:
     return LakeConsoleApp(None, settings=settings, model=frozen_model(),
                           clock=lambda: FROZEN_NOW)
 
-
-@pytest.fixture
-def utc_plus_3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is a fixed UTC+3 (POSIX TZ: the sign is inverted)."""
-    monkeypatch.setenv("TZ", "XYZ-3")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def test_ctrl_c_on_a_result_cell_copies_and_does_not_quit() -> None:
