@@ -68,6 +68,33 @@ class ConsumerLag:
 
 
 @dataclass(frozen=True)
+class StreamState:
+    """A JetStream stream's state and limits (0 for a limit means none)."""
+
+    stream: str
+    messages: int
+    bytes: int
+    first_seq: int
+    last_seq: int
+    max_msgs: int = 0
+    max_bytes: int = 0
+    max_age_s: float = 0.0
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class UpstreamLoss:
+    """Stream sequences the lake never received (discarded, purged or skipped upstream)."""
+
+    stream: str
+    first_seq: int
+    last_seq: int
+    count: int
+    cause: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class ConnectionState:
     """NATS connection state changes: connected, disconnected, reconnected, closed."""
 
@@ -110,6 +137,8 @@ Event = (
     | Flushed
     | Quarantined
     | ConsumerLag
+    | StreamState
+    | UpstreamLoss
     | ConnectionState
     | CompactionProgress
     | CompactionFinished
