@@ -1,12 +1,19 @@
 """Ingest benchmark: a bare pull+decode+ack consumer vs the service draining the same backlog.
 
-    uv run python bench/ingest.py [--messages 500000] [--batch 1]
+    uv run python bench/ingest.py [--events 1000000] [--batch 100] [--quick] [--only batch]
 
-Preloads a JetStream stream on an embedded nats-server, then runs each phase in a fresh
-child process (so peak RSS is per phase) against its own durable consumer:
-  (a) bare:    pull, decode (msgspec), ack in groups of 1000 — the ceiling for our consumer
+Two scenarios, each on its own embedded nats-server (loopback, free port) with a preloaded
+backlog of stock trades: one event per message (`--single-events`, default 300k) and
+`--batch` events per JSON-array message (`--events`, default 1M). In each, two phases run
+one after the other, each in a fresh child process (so peak RSS is per phase) against its
+own durable consumer:
+  (a) bare:    pull, decode each message into structs (msgspec), ack in groups of 1000,
+               with the same pull consumer and credit as the service: the floor
   (b) service: the headless Service with default settings writing Bronze Parquet
-and prints events/s for both, the ratio b/a and each phase's peak RSS.
+and prints events/s for both, the ratio b/a, each phase's peak RSS (the child's
+VmHWM) and the most rows the service held decoded at once (its own counter).
+Timing (wall and CPU, all threads of the child) starts once each child has imported its
+modules and built its objects.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lakeconsole.config import load_settings  # noqa: E402
+from lakeconsole.config import Settings, load_settings  # noqa: E402
 from lakeconsole.contract.schemas import by_subject  # noqa: E402
 from lakeconsole.contract.wire import BronzeDecoder  # noqa: E402
 from lakeconsole.demo.feed import DemoFeed  # noqa: E402
@@ -38,12 +46,13 @@ from lakeconsole.service import Service  # noqa: E402
 SUBJECT = "market.stocks.trades"
 
 
-async def preload(url: str, messages: int, batch: int) -> int:
-    """Publish `messages` trade messages (each `batch` events) and return total events."""
+async def preload(url: str, events: int, batch: int) -> int:
+    """Publish `events` trades as messages of `batch` events; return the events published."""
     bus = NATSBus()
     await bus.connect(url)
     await bus.ensure_streams([SUBJECT])
     feed = DemoFeed(seed=7)
+    messages = events // batch
     singles = (p for _, p in feed.trades(messages * batch))
     payloads = singles
     if batch > 1:
@@ -54,26 +63,25 @@ async def preload(url: str, messages: int, batch: int) -> int:
     return messages * batch
 
 
-async def drained(url: str, durable: str) -> bool:
-    nc = await nats.connect(url)
-    try:
-        info = await nc.jetstream().consumer_info("MARKET", durable)
-        return info.num_pending == 0 and info.num_ack_pending == 0
-    finally:
-        await nc.close()
+def settings_for(url: str, root: str, inflight_mb: int | None) -> Settings:
+    """Default settings, pointed at the bench's server and lake."""
+    overrides: dict[str, Any] = {"storage.root": root or "unused", "nats.url": url}
+    if inflight_mb:
+        overrides["nats.max_inflight_mb"] = inflight_mb
+    return load_settings(env={}, overrides=overrides)
 
 
-async def phase_bare(url: str, events: int) -> float:
+async def phase_bare(url: str, events: int, settings: Settings) -> dict[str, Any]:
     """Pull, decode and ack everything; return wall seconds."""
     bus = NATSBus()
     await bus.connect(url)
     decoder = BronzeDecoder(by_subject(SUBJECT))
-    pending: list = []
+    pending: list[Any] = []
     done = asyncio.Event()
     seen = 0
-    acks: set[asyncio.Task] = set()
+    acks: set[asyncio.Task[Any]] = set()
 
-    def on_msg(msg) -> None:
+    def on_msg(msg: Any) -> None:
         nonlocal seen
         seen += len(decoder.decode(msg.data).events)
         pending.append(msg)
@@ -86,74 +94,115 @@ async def phase_bare(url: str, events: int) -> float:
         if seen >= events:
             done.set()
 
-    start = time.perf_counter()
-    consumer = await bus.pull_consumer("MARKET", "bench-bare", [SUBJECT], on_msg)
+    start, cpu = time.perf_counter(), time.process_time()
+    nats_settings = settings.nats  # the same credit and pull sizes as the service
+    consumer = await bus.pull_consumer(
+        "MARKET", "bench-bare", [SUBJECT], on_msg, credit=nats_settings.max_ack_pending,
+        max_ack_pending=nats_settings.max_ack_pending,
+        max_bytes=nats_settings.max_inflight_mb * 1024 * 1024,
+    )
     await done.wait()
     await asyncio.gather(*acks)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await consumer.stop()
     await bus.close()
-    return elapsed
+    return {"seconds": elapsed, "cpu": cpu}
 
 
-async def phase_service(url: str, root: str) -> float:
-    """Run the Service with default settings until its consumer is drained; return seconds."""
-    settings = load_settings(env={}, overrides={"storage.root": root, "nats.url": url})
+async def phase_service(settings: Settings) -> dict[str, Any]:
+    """Run the Service with default settings until its consumer is drained."""
+    url = settings.nats.url
     service = Service(settings)
-    start = time.perf_counter()
+    nc = await nats.connect(url)  # one watcher connection, opened before the clock starts
+    js = nc.jetstream()
+    start, cpu = time.perf_counter(), time.process_time()
     await service.start()
-    while not await drained(url, settings.nats.bronze_consumer):
+    while True:
+        info = await js.consumer_info("MARKET", settings.nats.bronze_consumer)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            break
         await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await nc.close()
+    peak = max(w.decoded_rows_peak for w in service.writers)
     await service.stop()
-    return elapsed
+    return {"seconds": elapsed, "cpu": cpu, "decoded_rows_peak": peak}
 
 
 def child(args: argparse.Namespace) -> None:
-    cpu_start = time.process_time()
+    settings = settings_for(args.url, args.root, args.inflight_mb)
     if args.phase == "bare":
-        seconds = asyncio.run(phase_bare(args.url, args.events))
+        out = asyncio.run(phase_bare(args.url, args.events, settings))
     else:
-        seconds = asyncio.run(phase_service(args.url, args.root))
-    cpu = time.process_time() - cpu_start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "cpu": cpu}))
+        out = asyncio.run(phase_service(settings))
+    out["rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
 
 
-def run_phase(phase: str, url: str, events: int, root: str) -> dict:
+def peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM, not ru_maxrss, which Linux carries across exec
+    (a child would report the parent's peak from before its fork)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_phase(phase: str, url: str, events: int, root: str, inflight_mb: int) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--url", url, "--events", str(events),
-         "--root", root],
+         "--root", root, "--inflight-mb", str(inflight_mb)],
         check=True, capture_output=True, text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def scenario(events: int, batch: int, inflight_mb: int) -> float:
+    """Preload, run both phases, print their figures; return the wall ratio b/a."""
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedNATS(Path(tmp) / "nats") as server:
+        t0 = time.perf_counter()
+        events = asyncio.run(preload(server.url, events, batch))
+        print(f"\n{events:,} events as {events // batch:,} messages of {batch} "
+              f"(preloaded in {time.perf_counter() - t0:.1f} s)")
+        bare = run_phase("bare", server.url, events, "", inflight_mb)
+        svc = run_phase("service", server.url, events, str(Path(tmp) / "lake"), inflight_mb)
+    a, b = events / bare["seconds"], events / svc["seconds"]
+    for label, r, rate in (("(a) bare consumer", bare, a), ("(b) headless service", svc, b)):
+        print(f"  {label:<21}: {rate:>9,.0f} events/s ({r['seconds']:.2f} s), "
+              f"{events / r['cpu']:>9,.0f} per CPU-second, peak RSS {r['rss_mb']:.0f} MB")
+    print(f"  rows held decoded at most: {svc['decoded_rows_peak']:,}")
+    print(f"  ratio b/a: {b / a:.2f} wall, {bare['cpu'] / svc['cpu']:.2f} CPU")
+    return float(b / a)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=500_000)
-    parser.add_argument("--batch", type=int, default=1, help="events per message")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="events in the batch scenario (default 1M)")
+    parser.add_argument("--single-events", type=int, default=300_000,
+                        help="events in the one-event-per-message scenario (default 300k)")
+    parser.add_argument("--batch", type=int, default=100, help="events per batch message")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the events")
+    parser.add_argument("--only", choices=["single", "batch"], help="run one scenario")
+    parser.add_argument("--inflight-mb", type=int, default=0,
+                        help="nats.max_inflight_mb for both phases (default: the setting's)")
     parser.add_argument("--phase", choices=["bare", "service"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--events", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         child(args)
         return
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedNATS(Path(tmp) / "nats") as server:
-        t0 = time.perf_counter()
-        events = asyncio.run(preload(server.url, args.messages, args.batch))
-        print(f"preloaded {args.messages:,} messages ({events:,} events, batch={args.batch}) "
-              f"in {time.perf_counter() - t0:.1f} s")
-        bare = run_phase("bare", server.url, events, "")
-        svc = run_phase("service", server.url, events, str(Path(tmp) / "lake"))
-    a, b = events / bare["seconds"], events / svc["seconds"]
-    for label, r, rate in (("(a) bare consumer", bare, a), ("(b) headless service", svc, b)):
-        print(f"{label:<21}: {rate:>9,.0f} events/s wall ({r['seconds']:.2f} s), "
-              f"{events / r['cpu']:>9,.0f} events per CPU-second of this process, "
-              f"peak RSS {r['rss_mb']:.0f} MB")
-    print(f"ratio b/a (wall): {b / a:.2f}   ratio b/a (CPU): {bare['cpu'] / svc['cpu']:.2f}")
+    scale = 10 if args.quick else 1
+    ratios = {}
+    if args.only != "batch":
+        ratios["single"] = scenario(args.single_events // scale, 1, args.inflight_mb)
+    if args.only != "single":
+        ratios[f"batch of {args.batch}"] = scenario(args.events // scale, args.batch,
+                                                    args.inflight_mb)
+    print("\n" + "   ".join(f"{k}: ratio {v:.2f}" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":

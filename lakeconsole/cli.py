@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lakeconsole import __version__
+from lakeconsole.children import positive_processes
 from lakeconsole.config import Settings, load_settings
 from lakeconsole.contract.tiers import DATA_TIERS
-from lakeconsole.errors import LakeError, describe
+from lakeconsole.errors import ConfigError, LakeError, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(  # with --headless too: the demo as a plain service
         "--demo", action="store_true", help="embedded NATS server and a synthetic market feed"
     )
+    _add_ops(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_compact(sub)
+    _add_worker(sub)
     _add_read(sub)
     _add_simulate(sub)
     _add_prune(sub)
+    _add_serve(sub)
+    _add_coverage(sub)
     return parser
 
 
@@ -49,6 +54,21 @@ def _add_common(parser: argparse.ArgumentParser, sub: bool = False) -> None:
                         help="print the full traceback of an error")
 
 
+def _add_ops(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-addr", metavar="HOST:PORT",
+        help="serve /metrics, /healthz, /readyz here; 'off' disables (default: headless "
+             "127.0.0.1:9464, console off; overrides [metrics] addr)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="headless log lines: text, or one JSON object a line")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default="info", help="headless: the lowest level logged")
+    parser.add_argument("--processes", type=positive_processes, default=1, metavar="N",
+                        help="headless: N ingest processes sharing the durable consumers, "
+                             "supervised by this one (default 1)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # set by the supervisor
+
+
 def _add_compact(sub: Any) -> None:
     p = sub.add_parser("compact", help="compact Bronze into Silver")
     _add_common(p, sub=True)
@@ -63,6 +83,16 @@ def _add_compact(sub: Any) -> None:
     p.add_argument(
         "--force", action="store_true", help="rewrite Silver even when Bronze is unchanged"
     )
+    p.add_argument("--submit", action="store_true",
+                   help="queue the jobs on NATS (LAKE_JOBS) for `lakeconsole worker`s")
+    p.add_argument("--wait", action="store_true",
+                   help="with --submit: print each job's result as a worker reports it")
+
+
+def _add_worker(sub: Any) -> None:
+    p = sub.add_parser("worker", help="run compaction jobs queued on NATS (LAKE_JOBS)")
+    _add_common(p, sub=True)
+    p.add_argument("--concurrency", type=int, default=1, help="jobs run at a time")
 
 
 def _add_read(sub: Any) -> None:
@@ -99,11 +129,33 @@ def _add_prune(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON result per line")
 
 
+def _add_coverage(sub: Any) -> None:
+    p = sub.add_parser("coverage", help="is the lake complete? rows, gaps and losses per hour")
+    _add_common(p, sub=True)
+    p.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="UTC date to check")
+    p.add_argument("--dataset", "--schema", dest="dataset", metavar="NAME",
+                   help="dataset, e.g. stocks.trades (default: all)")
+    p.add_argument("--partition", metavar="VALUE", help="partition value, e.g. SPY")
+    p.add_argument("--json", action="store_true", help="one JSON object per hour")
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve the console to a browser (textual-serve)")
+    _add_common(p, sub=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                   help="each browser session runs the console with --demo")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the command-line flags applied last."""
     overrides = {
         "storage.root": getattr(args, "data_root", None),
         "nats.url": getattr(args, "nats_url", None),
+        "metrics.addr": getattr(args, "metrics_addr", None),
+        # A supervised child connects to the parent's server; it never starts its own.
+        "nats.embedded": False if getattr(args, "child", None) is not None else None,
     }
     if getattr(args, "data_root", None):
         overrides["storage.use_s3"] = False  # an explicit local root wins over USE_S3
@@ -137,6 +189,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from lakeconsole.commands.compact import run_compact
 
         return run_compact(args, settings)
+    if args.command == "worker":
+        from lakeconsole.commands.worker import run_worker
+
+        return run_worker(args, settings)
     if args.command == "read":
         from lakeconsole.commands.read import run_read
 
@@ -145,14 +201,29 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from lakeconsole.commands.simulate import run_simulate
 
         return run_simulate(args, settings)
+    if args.command == "serve":
+        from lakeconsole.commands.serve import run_serve
+
+        return run_serve(args, settings)
     if args.command == "prune":
         from lakeconsole.commands.prune import run_prune
 
         return run_prune(args, settings)
+    if args.command == "coverage":
+        from lakeconsole.commands.coverage import run_coverage
+
+        return run_coverage(args, settings)
+    if args.processes > 1 and not args.headless:
+        raise ConfigError("--processes needs --headless")
+    if args.headless and args.processes > 1 and args.child is None:
+        from lakeconsole.supervisor import run_supervised
+
+        return run_supervised(args, settings)
     if args.headless:
         from lakeconsole.headless import run_headless
 
-        return run_headless(settings, demo=args.demo)
+        return run_headless(settings, demo=args.demo, log_format=args.log_format,
+                            log_level=args.log_level, child=args.child)
     from lakeconsole.tui.app import run_console
 
     return run_console(settings, demo=args.demo)

@@ -82,7 +82,7 @@ class NatsSettings:
     ack_wait_s: float = 60.0
     max_ack_pending: int = 20000
     max_message_bytes: int = 1_048_576
-    max_inflight_mb: int = 64
+    max_inflight_mb: int = 32
     max_deliver: int = 10
     stream_max_age_s: float = 7 * 86400.0
     stream_max_bytes: int = 10 * 2**30
@@ -96,6 +96,8 @@ class IngestSettings:
 
     min_event_date: str = "1970-01-01"
     max_event_date: str = "2200-01-01"
+    # Rows a dataset's flushes hold decoded at once (two flushes of half this, at most).
+    max_flush_rows: int = 40_000
 
     def event_ns_range(self) -> tuple[int, int]:
         """[min, max) of ts_event_ns in nanoseconds (UTC midnights of the two dates)."""
@@ -141,6 +143,12 @@ class SilverSettings:
     target_file_mb: int = 256
     workers: int = 2
     lease_ttl_s: float = 900.0
+    # Automatic compaction in the service (lakeconsole.silver.auto): off unless asked.
+    auto: bool = False
+    auto_delay_s: float = 600.0  # after an hour closes, before it is compacted
+    auto_submit: bool = False  # queue the due jobs on LAKE_JOBS for workers instead
+    job_ack_wait_s: float = 60.0  # a worker silent this long loses its job to another
+    job_max_deliver: int = 5  # tries of one job before it is terminated and reported
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,29 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus /metrics, /healthz and /readyz over HTTP."""
+
+    # "": the mode's default (headless 127.0.0.1:9464, console off); "off"; or HOST:PORT.
+    addr: str = ""
+    ready_flush_failing_s: float = 60.0
+
+
+HEADLESS_METRICS_ADDR = "127.0.0.1:9464"
+
+
+def metrics_address(addr: str, default: str) -> tuple[str, int] | None:
+    """(host, port) to serve metrics on, or None when off; `default` stands in for ""."""
+    text = (addr or default).strip()
+    if text.lower() in ("", "off"):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT or off, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of lakeconsole's settings, and the file they came from (if any)."""
 
@@ -174,6 +205,7 @@ class Settings:
     silver: SilverSettings = field(default_factory=SilverSettings)
     quarantine: QuarantineSettings = field(default_factory=QuarantineSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"
 
 
@@ -329,6 +361,9 @@ def _validate(s: Settings, source: str) -> None:
         (s.silver.target_file_mb > 0, "silver.target_file_mb", "must be > 0"),
         (s.silver.workers > 0, "silver.workers", "must be > 0"),
         (s.silver.lease_ttl_s >= 10, "silver.lease_ttl_s", "must be >= 10"),
+        (s.silver.auto_delay_s >= 0, "silver.auto_delay_s", "must be >= 0"),
+        (s.silver.job_ack_wait_s >= 1, "silver.job_ack_wait_s", "must be >= 1"),
+        (s.silver.job_max_deliver >= 1, "silver.job_max_deliver", "must be >= 1"),
         (s.bronze.retain_days >= 0, "bronze.retain_days", "must be >= 0 (0: keep forever)"),
         (s.quarantine.retain_days >= 0, "quarantine.retain_days",
          "must be >= 0 (0: keep forever)"),
@@ -346,11 +381,22 @@ def _validate(s: Settings, source: str) -> None:
         (s.service.stop_grace_s >= 0, "service.stop_grace_s", "must be >= 0"),
         (s.nats.max_ack_pending > 0, "nats.max_ack_pending", "must be > 0"),
         (s.nats.max_inflight_mb > 0, "nats.max_inflight_mb", "must be > 0"),
+        (s.ingest.max_flush_rows > 0, "ingest.max_flush_rows", "must be > 0"),
     ]
     for ok, key, why in checks:
         if not ok:
             raise ConfigError(f"{source}: key '{key}' {why}")
     _validate_event_dates(s.ingest, source)
+    _validate_metrics(s.metrics, source)
+
+
+def _validate_metrics(metrics: MetricsSettings, source: str) -> None:
+    try:
+        metrics_address(metrics.addr, "")
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key 'metrics.addr' {exc}") from None
+    if metrics.ready_flush_failing_s <= 0:
+        raise ConfigError(f"{source}: key 'metrics.ready_flush_failing_s' must be > 0")
 
 
 def _midnight_ns(day: str) -> int:

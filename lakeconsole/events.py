@@ -65,6 +65,8 @@ class ConsumerLag:
     num_ack_pending: int
     num_redelivered: int
     at: float = field(default_factory=_now)
+    ack_floor: int = 0  # stream sequence: everything at or below it is acked or gone
+    delivered: int = 0  # the highest stream sequence delivered
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,20 @@ class CompactionFinished:
     key: str
     result: CompactionResult
     at: float = field(default_factory=_now)
+    source: str = ""  # "": a run asked for here; "auto" or "worker host:pid": in the background
+
+
+@dataclass(frozen=True)
+class CompactionQueue:
+    """Automatic and queued compaction: jobs queued, running, done and failed (so far)."""
+
+    queued: int
+    running: int
+    done: int
+    failed: int
+    last_failure: str = ""  # `key: reason` of the newest failed job
+    source: str = "local"  # local: the service's own runs; queue: LAKE_JOBS and its workers
+    at: float = field(default_factory=_now)
 
 
 @dataclass(frozen=True)
@@ -142,5 +158,6 @@ Event = (
     | ConnectionState
     | CompactionProgress
     | CompactionFinished
+    | CompactionQueue
     | ErrorRaised
 )

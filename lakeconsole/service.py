@@ -18,15 +18,22 @@ import pyarrow as pa
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
 from lakeconsole.errors import describe as describe_error
+from lakeconsole.ingest.autocompact import AutoCompaction
 from lakeconsole.ingest.bus import NATSBus
+from lakeconsole.ingest.completeness import audit_loop
 from lakeconsole.ingest.embedded import EmbeddedNATS
 from lakeconsole.ingest.stream_writers import BronzeWriter, GoldWriter, StreamWriter
 from lakeconsole.lake.storage import Storage
+from lakeconsole.ops.backoff import Backoff
 from lakeconsole.query import ROW_LIMIT
 from lakeconsole.silver.result import CompactionResult
 
 if TYPE_CHECKING:
+    from lakeconsole.ledger.coverage import HourCoverage
     from lakeconsole.query.catalog import CatalogNode
+    from lakeconsole.lake.replays import ReplayResult
+    from lakeconsole.query.inspect import FileDetail
+    from lakeconsole.query.quarantine import QuarantineView
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
@@ -57,6 +64,8 @@ class Service:
         self._server = EmbeddedNATS(self._embedded_store()) if own_server else None
         self.embedded: EmbeddedNATS | None = None  # the server while this service runs it
         self._listeners: list[Listener] = []
+        # `[silver] auto`, and the compaction queue's results from any worker.
+        self.auto = AutoCompaction(self.bus, self.storage, settings, self.emit)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
 
@@ -81,6 +90,11 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------
 
     @property
+    def started(self) -> bool:
+        """True from a finished start() until stop(): storage reached, NATS connected."""
+        return self._started
+
+    @property
     def nats_url(self) -> str:
         """The NATS server in use: the embedded one's with `--demo` or `nats.embedded`."""
         return self._server.url if self._server is not None else self.settings.nats.url
@@ -96,23 +110,37 @@ class Service:
             await writer.start(self.bus)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._poll_lag(), name="lag poll"))
+        self._tasks.append(loop.create_task(audit_loop(
+            self.bus, self.storage, self._audit_targets, self.emit), name="ledger audit"))
+        self._tasks.append(loop.create_task(self.auto.watch(), name="compaction queue"))
+        if self.settings.silver.auto:  # off by default, and so in --demo (docs/design.md §5)
+            self._tasks.append(loop.create_task(self.auto.run(), name="auto compaction"))
         if self.demo:
             self._tasks.append(loop.create_task(self._run_demo_feed(), name="demo feed"))
         self._started = True
 
     async def _wait_for_storage(self) -> None:
-        """Sweep stale temp files; while storage fails, report it and retry with backoff."""
-        pause = STORAGE_RETRY_FIRST_S
+        """Sweep stale temp files; while storage fails, retry with backoff.
+
+        One ErrorRaised when storage starts failing (and when the failure changes), not one
+        per try: an outage of minutes must not flood the log.
+        """
+        backoff = Backoff(STORAGE_RETRY_FIRST_S, STORAGE_RETRY_MAX_S)
+        reported = ""
         while True:
             try:
                 swept = await asyncio.to_thread(self.storage.sweep_temp, TEMP_MAX_AGE_S)
                 break
             except Exception as exc:  # unreachable endpoint, bad credentials, full disk…
-                self.emit(ev.ErrorRaised(
-                    "storage", f"{describe_error(exc)}; retrying in {pause:g} s"))
+                pause, problem = backoff.next(), describe_error(exc)
+                if problem != reported:
+                    reported = problem
+                    self.emit(ev.ErrorRaised("storage", f"{problem}; retrying in {pause:.1f} s "
+                                             f"(backoff up to {STORAGE_RETRY_MAX_S:g} s)"))
+                else:
+                    log.debug("storage still failing: %s; retrying in %.1f s", problem, pause)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, STORAGE_RETRY_MAX_S)
-        if pause > STORAGE_RETRY_FIRST_S:
+        if reported:
             log.info("storage %s is reachable again", self.storage.url)
         if swept:
             log.info("swept %d stale temp files", len(swept))
@@ -161,6 +189,10 @@ class Service:
                 self.emit(ev.ErrorRaised(task.get_name(), describe_error(result)))
         self._tasks.clear()
 
+    def _audit_targets(self) -> list[tuple[str, str]]:
+        """The (stream, durable) pair of each running writer: the completeness audit's."""
+        return [(w.stream, w.spec.durable) for w in self.writers if w.consumer is not None]
+
     async def _poll_lag(self) -> None:
         while True:
             await asyncio.sleep(LAG_INTERVAL_S)
@@ -173,7 +205,22 @@ class Service:
                     log.debug("lag poll failed: %s", describe_error(exc))
                     continue
                 self.emit(ev.ConsumerLag(writer.spec.durable, lag["num_pending"],
-                                         lag["num_ack_pending"], lag["num_redelivered"]))
+                                         lag["num_ack_pending"], lag["num_redelivered"],
+                                         ack_floor=lag["ack_floor_seq"],
+                                         delivered=lag["delivered_seq"]))
+            await self._poll_streams()
+
+    async def _poll_streams(self) -> None:
+        """Emit each writer stream's StreamState (the metrics' and Health tab's limits)."""
+        for stream in sorted({w.stream for w in self.writers if w.consumer is not None}):
+            if not self.bus.is_connected:
+                return
+            try:
+                state = await self.bus.stream_state(stream)
+            except Exception as exc:  # a NATS hiccup: the next poll tries again
+                log.debug("stream poll failed: %s", describe_error(exc))
+                continue
+            self.emit(state)
 
     async def _run_demo_feed(self) -> None:
         from lakeconsole.demo.feed import run_feed
@@ -240,3 +287,38 @@ class Service:
         from lakeconsole.query.catalog import list_children
 
         return list_children(self.storage, prefix)
+
+    def describe_file(self, path: str) -> FileDetail:
+        """One lake file's footer: schema, row groups, compression, key/value metadata."""
+        from lakeconsole.query.inspect import describe_file
+
+        return describe_file(self.storage, path)
+
+    def quarantine(self) -> QuarantineView:
+        """Quarantine counts per subject and reason, and the newest entries with payloads."""
+        from lakeconsole.query.quarantine import read_view
+
+        return read_view(self.storage)
+
+    async def replay(self, entry_ids: list[str]) -> ReplayResult:
+        """Republish quarantined entries to their subjects, each at most once (recorded)."""
+        from lakeconsole.errors import IngestError
+        from lakeconsole.ingest.replay import replay_entries
+        from lakeconsole.lake.replays import ReplayOutcome
+        from lakeconsole.lake.replays import ReplayResult as Result
+        from lakeconsole.query.quarantine import find_entries
+
+        if not self.bus.is_connected:
+            raise IngestError("cannot replay: not connected to NATS")
+        entries, missing = await asyncio.to_thread(find_entries, self.storage, entry_ids)
+        result = await replay_entries(self.bus, self.storage, entries)
+        lost = tuple(ReplayOutcome(i, "", "failed", f"{i} is no longer in quarantine")
+                     for i in missing)
+        return Result(result.outcomes + lost)
+
+    def coverage(self, date: str, dataset: str | None = None,
+                 partition: str | None = None) -> list[HourCoverage]:
+        """How complete each (dataset, partition, UTC hour) of `date` is (the Health tab)."""
+        from lakeconsole.ledger.coverage import compute_coverage
+
+        return compute_coverage(self.storage, date, dataset, partition)

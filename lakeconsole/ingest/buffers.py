@@ -8,13 +8,17 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lakeconsole.contract.bulk import BulkDecoder
+from lakeconsole.contract.bulk import BulkDecoder, as_lines
 from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import Dataset
 from lakeconsole.contract.wire import Decoded
-from lakeconsole.errors import describe
+from lakeconsole.errors import IngestError, describe
 from lakeconsole.ingest.messages import Delivery
 from lakeconsole.lake.quarantine import QuarantineRecord
+
+# Below this many rows a failed bulk group goes straight to the exact decoder: halving
+# further would cost more Arrow calls than decoding those few rows one by one.
+_EXACT_ROWS = 256
 
 
 class Decoder(Protocol):
@@ -30,9 +34,10 @@ class Decoder(Protocol):
 class Buffer:
     """Messages of one dataset waiting for a flush.
 
-    Single-object messages stay raw (`raw`) and are parsed in bulk at flush time; batch
-    messages and Gold payloads are decoded on arrival (`events`). Each row keeps the stream
-    sequence of the message that carried it.
+    Messages the bulk path can take (one object, or a compact array of objects) stay raw
+    (`raw`, with the events each carries in `raw_rows`) and are parsed in bulk at flush
+    time; other messages and Gold payloads are decoded on arrival (`events`). Each row
+    keeps the stream sequence of the message that carried it.
     """
 
     raw: list[bytes] = field(default_factory=list)
@@ -41,37 +46,104 @@ class Buffer:
     event_seqs: list[int] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     opened: float = 0.0
+    raw_rows: list[int] = field(default_factory=list)
+    raw_events: int = 0  # sum(raw_rows), kept so len() stays O(1) on the hot path
 
     def __len__(self) -> int:
-        return len(self.raw) + len(self.events)
+        return self.raw_events + len(self.events)
 
-    def take(self) -> Buffer:
-        """Hand the contents to a flush and start empty."""
+    def add_raw(self, msg: Delivery, rows: int) -> None:
+        """Keep a bulk-path message raw until the flush."""
+        self.raw.append(msg.data)
+        self.raw_seqs.append(msg.stream_seq)
+        self.raw_rows.append(rows)
+        self.raw_events += rows
+        self.deliveries.append(msg)
+
+    def take(self, max_rows: int | None = None) -> Buffer:
+        """Hand the contents to a flush and start empty.
+
+        With `max_rows`, raw messages beyond that many events (whole messages, at least
+        one) stay for the next flush: a backlog never decodes into one huge table.
+        """
+        keep = self._raw_kept(max_rows)
+        if keep:
+            return self._take_part(keep)
         taken = Buffer(self.raw, self.raw_seqs, self.events, self.event_seqs,
-                       self.deliveries, self.opened)
+                       self.deliveries, self.opened, self.raw_rows, self.raw_events)
         self.raw, self.raw_seqs, self.events, self.event_seqs = [], [], [], []
-        self.deliveries, self.opened = [], 0.0
+        self.deliveries, self.opened, self.raw_rows, self.raw_events = [], 0.0, [], 0
+        return taken
+
+    def _raw_kept(self, max_rows: int | None) -> int:
+        """How many raw messages (from the end) a take of at most `max_rows` leaves."""
+        if max_rows is None or len(self) <= max_rows:
+            return 0
+        budget, n = max_rows - len(self.events), 0
+        for rows in self.raw_rows:
+            if n and rows > budget:
+                break
+            budget -= rows
+            n += 1
+        return len(self.raw) - n
+
+    def _take_part(self, keep: int) -> Buffer:
+        cut = len(self.raw) - keep
+        kept_data = self.raw[cut:]
+        kept_seqs = self.raw_seqs[cut:]
+        kept_rows = self.raw_rows[cut:]
+        # Deliveries of the raw messages left behind, matched by identity (a message
+        # redelivered into the same buffer has the same sequence twice).
+        kept = _raw_deliveries(self.deliveries, kept_data, keep)
+        taken_rows = self.raw_events - sum(kept_rows)
+        taken = Buffer(
+            self.raw[:cut], self.raw_seqs[:cut], self.events, self.event_seqs,
+            [d for d in self.deliveries if id(d) not in kept], self.opened,
+            self.raw_rows[:cut], taken_rows,
+        )
+        self.raw, self.raw_seqs, self.raw_rows = kept_data, kept_seqs, kept_rows
+        self.raw_events -= taken_rows
+        self.events, self.event_seqs = [], []
+        self.deliveries = [d for d in self.deliveries if id(d) in kept]
         return taken
 
     def subset(self, stream_seqs: set[int]) -> Buffer:
         """The part of this buffer that the messages with these stream sequences carried."""
-        raw = [(d, s) for d, s in zip(self.raw, self.raw_seqs, strict=True) if s in stream_seqs]
+        raw = [(d, s, r) for d, s, r in zip(self.raw, self.raw_seqs, self.raw_rows, strict=True)
+               if s in stream_seqs]
         events = [(e, s) for e, s in zip(self.events, self.event_seqs, strict=True)
                   if s in stream_seqs]
         return Buffer(
-            [d for d, _ in raw], [s for _, s in raw], [e for e, _ in events],
+            [d for d, _, _ in raw], [s for _, s, _ in raw], [e for e, _ in events],
             [s for _, s in events], [d for d in self.deliveries if d.stream_seq in stream_seqs],
-            self.opened,
+            self.opened, [r for _, _, r in raw], sum(r for _, _, r in raw),
         )
 
     def restore(self, batch: Buffer) -> None:
         """Put a batch that could not be written back, to be flushed again."""
         self.raw.extend(batch.raw)
         self.raw_seqs.extend(batch.raw_seqs)
+        self.raw_rows.extend(batch.raw_rows)
+        self.raw_events += batch.raw_events
         self.events.extend(batch.events)
         self.event_seqs.extend(batch.event_seqs)
         self.deliveries.extend(batch.deliveries)
         self.opened = self.opened or batch.opened
+
+
+def _raw_deliveries(deliveries: list[Delivery], tail: list[bytes], n: int) -> set[int]:
+    """Identities of the deliveries of the last `n` raw messages (`tail`, in order)."""
+    found: list[int] = []
+    want = len(tail) - 1
+    for d in reversed(deliveries):
+        if want < 0:
+            break
+        if d.data is tail[want]:
+            found.append(id(d))
+            want -= 1
+    if len(found) != n:  # a bug: refuse to ack anything rather than the wrong messages
+        raise IngestError("buffer out of step: raw messages without their deliveries")
+    return set(found)
 
 
 @dataclass
@@ -109,30 +181,50 @@ class _Assembly:
         self.out = Assembled(decoder.dataset.schema.empty_table(), [], [])
 
     def run(self, bulk: BulkDecoder | None, limits: EventLimits) -> Assembled:
-        batch, parts = self.batch, []
+        batch, parts = self.batch, list[pa.Table]()
         if batch.raw:
-            table = bulk.decode(batch.raw, self.recv_ns) if bulk is not None else None
-            if table is None:  # something is off: decode one by one for exact reasons
-                table = self._to_table(*self._decode_each())
-            else:
-                self.out.stream_seqs.extend(batch.raw_seqs)
-            parts.append(table)
+            self._raw_part(bulk, 0, len(batch.raw), parts)
         if batch.events:
             parts.append(self._to_table(batch.events, batch.event_seqs))
-        if parts:
-            self.out.table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if len(parts) == 1:
+            self.out.table = parts[0]
+        elif parts:
+            self.out.table = pa.concat_tables(parts)
         self._apply_limits(limits)
         return self.out
+
+    def _raw_part(self, bulk: BulkDecoder | None, lo: int, hi: int, parts: list[pa.Table]) -> None:
+        """Raw messages [lo, hi) in bulk; if that fails, each half, down to the exact path.
+
+        A bad element thus costs the exact decoder only the few messages around it.
+        """
+        batch = self.batch
+        rows = sum(batch.raw_rows[lo:hi])
+        table = None
+        if bulk is not None:
+            lines = [as_lines(m) for m in batch.raw[lo:hi]]
+            table = bulk.decode(lines, self.recv_ns, rows)
+        if table is not None:
+            parts.append(table)
+            for seq, n in zip(batch.raw_seqs[lo:hi], batch.raw_rows[lo:hi], strict=True):
+                self.out.stream_seqs.extend(itertools.repeat(seq, n))
+        elif bulk is None or hi - lo == 1 or rows <= _EXACT_ROWS:
+            parts.append(self._to_table(*self._decode_each(lo, hi)))
+        else:
+            mid = (lo + hi) // 2
+            self._raw_part(bulk, lo, mid, parts)
+            self._raw_part(bulk, mid, hi, parts)
 
     def _reject(self, stream_seq: int, reason: str, raw: bytes) -> None:
         self.out.rejects.append(
             QuarantineRecord(self.recv_ns, self.subject, stream_seq, reason, raw)
         )
 
-    def _decode_each(self) -> tuple[list[Any], list[int]]:
+    def _decode_each(self, lo: int, hi: int) -> tuple[list[Any], list[int]]:
+        """Raw messages [lo, hi) through the exact per-message decoder."""
         events: list[Any] = []
         seqs: list[int] = []
-        for data, seq in zip(self.batch.raw, self.batch.raw_seqs, strict=True):
+        for data, seq in zip(self.batch.raw[lo:hi], self.batch.raw_seqs[lo:hi], strict=True):
             decoded = self.decoder.decode(data)
             self.out.unknown_fields += decoded.unknown_fields
             events.extend(decoded.events)

@@ -26,6 +26,7 @@ from nats.aio.client import Client as NATSClient
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
+from lakeconsole import events as ev
 from lakeconsole.errors import IngestError
 from lakeconsole.ingest.consumer import DEFAULT_MAX_BYTES, Handler, PullConsumer
 from lakeconsole.ingest.messages import (
@@ -37,12 +38,14 @@ from lakeconsole.ingest.messages import (
 )
 from lakeconsole.ingest.protocol import new_client, parse_status, publish_all
 from lakeconsole.ingest.replies import ReplyInbox, wait_tally
+from lakeconsole.ops.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 StateCallback = Callable[[str, str], None]
 
 DEFAULT_STREAMS: dict[str, str] = {"market.": "MARKET", "levels.": "LEVELS"}
+RECONNECT_MAX_S = 30.0  # the cap of the connect/reconnect backoff
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,18 @@ class NATSBus:
         *,
         name: str = "lakeconsole",
         reconnect_wait: float = 0.5,
+        reconnect_max: float = RECONNECT_MAX_S,
         connect_timeout: float = 2.0,
         request_timeout: float = 5.0,
     ) -> None:
         self.on_state = on_state
         self.name = name
         self.reconnect_wait = reconnect_wait
+        # Waits between tries grow from reconnect_wait to reconnect_max (nats-py's own
+        # wait is fixed: its option is raised after each failure, reset on success).
+        self.backoff = Backoff(reconnect_wait, max(reconnect_wait, reconnect_max))
+        self._state = ""  # the last state reported: repeats of it are logged at debug only
+        self._connecting: NATSClient | None = None
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._nc: NATSClient | None = None
@@ -136,9 +145,15 @@ class NATSBus:
         return self._nc is not None and self._nc.is_connected
 
     def emit(self, state: str, detail: str = "") -> None:
-        """Log a connection/consumer state change and pass it to ``on_state``."""
+        """Log a connection/consumer state change and pass it to ``on_state``.
+
+        With an ``on_state`` listener the listener reports it (the service logs each event
+        once), so the bus's own line is only a debug one.
+        """
+        self._state = state
         level = logging.WARNING if state in ("disconnected", "error") else logging.INFO
-        log.log(level, "nats %s %s", state, detail)
+        log.log(logging.DEBUG if self.on_state is not None else level,
+                "nats %s %s", state, detail)
         if self.on_state is not None:
             try:
                 self.on_state(state, detail)
@@ -149,21 +164,26 @@ class NATSBus:
         """Connect, retrying forever (reporting each failure) until connected or closed."""
         self.url = url
         self._closing.clear()
+        self.backoff.reset()
         while not self._closing.is_set():
-            nc = new_client()
+            nc = self._connecting = new_client()
             try:
                 connected = await self._connect_or_close(nc, url)
             except Exception as exc:  # e.g. a malformed URL: report it and keep trying
-                self.emit("disconnected", f"connect to {url} failed: {exc!r}")
+                pause = self.backoff.next()
+                self._unreachable(exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), self.reconnect_wait)
+                    await asyncio.wait_for(self._closing.wait(), pause)
                 continue
+            finally:
+                self._connecting = None
             if not connected:
                 break
             self._nc = nc
             self._js = nc.jetstream(timeout=self.request_timeout)
             self._replies = ReplyInbox(nc)
             await self._replies.start()
+            self._reset_backoff(nc)
             self.emit("connected", url)
             return
         raise IngestError(f"closed before a connection to {url} was made")
@@ -203,16 +223,34 @@ class NATSBus:
         return False
 
     async def _on_error(self, exc: Exception) -> None:
-        if self._nc is None:  # still in the first connect: that is a disconnected state
-            self.emit("disconnected", f"connect to {self.url} failed: {exc!r}")
+        nc = self._nc or self._connecting
+        if nc is not None and not nc.is_connected:  # a failed (re)connect attempt
+            # nats-py reads this option before each next try: that is the backoff.
+            nc.options["reconnect_time_wait"] = self.backoff.next()
+            self._unreachable(exc)
         else:
             self.emit("error", repr(exc))
 
+    def _unreachable(self, exc: BaseException) -> None:
+        """Report the server unreachable once per outage; later tries are debug lines."""
+        if self._state == "disconnected":
+            log.debug("NATS still unreachable at %s: %r", self.url, exc)
+            return
+        self.emit("disconnected", f"unreachable at {self.url}: {exc!r}; retrying with "
+                                  f"backoff up to {self.backoff.cap:g} s")
+
+    def _reset_backoff(self, nc: NATSClient) -> None:
+        self.backoff.reset()
+        nc.options["reconnect_time_wait"] = self.backoff.first
+
     async def _on_disconnected(self) -> None:
-        if not self._closing.is_set():
-            self.emit("disconnected", self.url)
+        if not self._closing.is_set() and self._state != "disconnected":
+            self.emit("disconnected", f"from {self.url}; reconnecting with backoff up to "
+                                      f"{self.backoff.cap:g} s")
 
     async def _on_reconnected(self) -> None:
+        if self._nc is not None:
+            self._reset_backoff(self._nc)
         self.emit("reconnected", self.url)
         for consumer in list(self._consumers):
             await consumer.reset("reconnected")
@@ -326,6 +364,18 @@ class NATSBus:
         self._consumers.add(consumer)
         await consumer.start()
         return consumer
+
+    async def stream_state(self, name: str) -> ev.StreamState:
+        """A stream's state and limits as the server reports them (0 for no limit)."""
+        try:
+            info = await self.js.stream_info(name)
+        except (nats.js.errors.Error, nats.errors.Error) as exc:
+            raise IngestError(f"cannot read stream {name}: {exc}") from exc
+        state, config = info.state, info.config
+        return ev.StreamState(
+            name, state.messages or 0, state.bytes or 0, state.first_seq or 0,
+            state.last_seq or 0, max(config.max_msgs or 0, 0), max(config.max_bytes or 0, 0),
+            max(config.max_age or 0.0, 0.0))
 
     async def consumer_lag(self, stream: str, durable: str) -> dict[str, int]:
         """Backlog figures of a durable consumer as reported by the server."""

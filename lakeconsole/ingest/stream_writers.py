@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.contract.bulk import BulkDecoder, is_single_object
+from lakeconsole.contract.bulk import BulkDecoder, bulk_rows
 from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import DATASETS, Dataset
@@ -26,12 +26,14 @@ from lakeconsole.contract.wire import BronzeDecoder
 from lakeconsole.errors import StorageError, describe
 from lakeconsole.ingest.buffers import Assembled, Buffer, Decoder, assemble
 from lakeconsole.ingest.bus import NATSBus, StreamLimits
+from lakeconsole.ingest.completeness import audit_stream, record_received
 from lakeconsole.ingest.consumer import PullConsumer
 from lakeconsole.ingest.messages import Delivery
 from lakeconsole.lake.batch_writer import PartialWriteError, PartitionedWriter, WrittenFile
 from lakeconsole.lake.parquet import Encoding
 from lakeconsole.lake.quarantine import QuarantineRecord, write_records
 from lakeconsole.lake.storage import Storage
+from lakeconsole.ops.backoff import Backoff
 
 log = logging.getLogger(__name__)
 _FLUSH_IDS = itertools.count(1)
@@ -82,6 +84,7 @@ class StreamWriter:
         self.buffers = {s: Buffer() for s in self.datasets}
         self.names = {s: d.name for s, d in self.datasets.items()}
         self.flushing: dict[str, asyncio.Task[None]] = {}
+        self.overlap: dict[str, asyncio.Task[None]] = {}  # second flushes of a backlog
         self.quarantine: list[QuarantineRecord] = []
         self.quarantine_acks: list[Delivery] = []
         self.quarantine_lock = asyncio.Lock()
@@ -91,6 +94,8 @@ class StreamWriter:
         self.stream = ""
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = False  # failed flushes keep their batch to retry, instead of a nak
+        self.decoding_rows = 0  # rows of the flushes being decoded and written now
+        self.decoded_rows_peak = 0  # most rows ever held decoded at once (see _note_decoded)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -100,6 +105,9 @@ class StreamWriter:
         limits = StreamLimits(nats.stream_max_age_s, nats.stream_max_bytes)
         streams = await bus.ensure_streams(list(self.datasets), limits)
         self.stream = streams[next(iter(self.datasets))]
+        # Before consuming: what the stream discarded while we were stopped is still
+        # below its first sequence and above what the durable delivered: an exact range.
+        await audit_stream(bus, self.storage, self.stream, self.spec.durable, self.emit)
         self.consumer = await bus.pull_consumer(
             self.stream,
             self.spec.durable,
@@ -125,17 +133,19 @@ class StreamWriter:
                 await self._ticker
         self._stopping = True
         deadline = time.monotonic() + grace_s
-        pause = 0.5
+        backoff = Backoff(0.5, 5.0)
         while True:
             await self.flush_all()
             left = self._unwritten()
             remaining = deadline - time.monotonic()
             if not left or remaining <= 0:
                 break
-            log.warning("stopping: %d %s messages not written yet; retrying in %.1f s",
-                        left, self.spec.tier, min(pause, remaining))
-            await asyncio.sleep(min(pause, remaining))
-            pause = min(pause * 2, 5.0)
+            pause = min(backoff.next(), remaining)
+            # One warning when the final flush starts failing; the later tries at debug.
+            log.log(logging.WARNING if backoff.attempts == 1 else logging.DEBUG,
+                    "stopping: %d %s messages not written yet; retrying with backoff for up "
+                    "to %.0f s", left, self.spec.tier, remaining)
+            await asyncio.sleep(pause)
         if left:
             await self._nak(self._take_unwritten())
         self._report()  # final counts: empty buffers, and what the last flushes counted
@@ -143,10 +153,12 @@ class StreamWriter:
 
     async def flush_all(self) -> None:
         """Flush every non-empty buffer and the quarantine now."""
-        await asyncio.gather(*self.flushing.values(), return_exceptions=True)
+        await asyncio.gather(*self.flushing.values(), *self.overlap.values(),
+                             return_exceptions=True)
         for subject, buf in self.buffers.items():
-            if buf.deliveries:
-                await self._flush(subject)
+            # A flush takes at most half of ingest.max_flush_rows: repeat until empty or failing.
+            while buf.deliveries and await self._flush(subject):
+                pass
         await self._flush_quarantine()
 
     def buffered(self) -> dict[str, int]:
@@ -184,12 +196,11 @@ class StreamWriter:
         buf = self.buffers[subject]
         if not buf.deliveries:
             buf.opened = time.monotonic()
-        if subject in self.bulk and is_single_object(data):
+        rows = bulk_rows(data) if subject in self.bulk else 0
+        if rows:
             # The hot path: keep the bytes; the flush thread parses them all at once.
-            buf.raw.append(data)
-            buf.raw_seqs.append(msg.stream_seq)
-            buf.deliveries.append(msg)
-            self.received[self.names[subject]] += 1
+            buf.add_raw(msg, rows)
+            self.received[self.names[subject]] += rows
         else:
             self._decode_now(msg, buf)
         if len(buf) >= self.spec.max_events:
@@ -209,6 +220,7 @@ class StreamWriter:
             buf.event_seqs.extend(itertools.repeat(msg.stream_seq, len(decoded.events)))
             buf.deliveries.append(msg)
             self.received[self.names[msg.subject]] += len(decoded.events)
+            self._note_decoded()
 
     def _reject(self, msg: Delivery, reason: str, raws: list[bytes], ack: bool) -> None:
         now = time.time_ns()
@@ -222,12 +234,23 @@ class StreamWriter:
     # -- flushing --------------------------------------------------------------------
 
     def _start_flush(self, subject: str) -> None:
-        if subject in self.flushing:
-            return  # the running flush re-checks the buffer when it ends
-        task = asyncio.get_running_loop().create_task(self._flush_task(subject))
-        self.flushing[subject] = task
+        tasks = self.flushing
+        if subject in tasks:
+            # A backlog: a second flush decodes and writes the next rows meanwhile, so
+            # both cores work; each takes half of ingest.max_flush_rows (`_flush_rows`).
+            if len(self.buffers[subject]) < self._flush_rows() or subject in self.overlap:
+                return  # the running flush re-checks the buffer when it ends
+            tasks = self.overlap
+        task = asyncio.get_running_loop().create_task(self._flush_task(subject, tasks))
+        tasks[subject] = task
 
-    async def _flush_task(self, subject: str) -> None:
+    def _flush_rows(self) -> int:
+        """Rows one flush takes at most: two may run at once, together within the bound."""
+        return max(1, self.settings.ingest.max_flush_rows // 2)
+
+    async def _flush_task(
+        self, subject: str, tasks: dict[str, asyncio.Task[None]] | None = None
+    ) -> None:
         """Flush once, then again while the buffer refilled past max_events meanwhile."""
         try:
             while await self._flush(subject):
@@ -236,7 +259,7 @@ class StreamWriter:
         except Exception as exc:  # _flush handles failures itself; this is the last guard
             self._loop_failed(f"flush {self.names[subject]}", exc)
         finally:
-            self.flushing.pop(subject, None)
+            (self.flushing if tasks is None else tasks).pop(subject, None)
 
     async def _tick(self) -> None:
         """Flush buffers that are old enough, even when no message arrives; never dies."""
@@ -258,12 +281,13 @@ class StreamWriter:
         self._report()
 
     def _loop_failed(self, where: str, exc: Exception) -> None:
-        log.error("%s: unexpected %s", where, describe(exc))
+        # The event is the report (headless logs it); a second line would repeat it.
+        log.debug("%s: unexpected %s", where, describe(exc))
         self.emit(ev.ErrorRaised(where, describe(exc)))
 
     async def _flush(self, subject: str) -> bool:
         """Write the buffer's rows, then ack; False when some messages were not written."""
-        batch = self.buffers[subject].take()
+        batch = self.buffers[subject].take(self._flush_rows())
         if not batch.deliveries:
             return True
         dataset = self.datasets[subject]
@@ -274,7 +298,7 @@ class StreamWriter:
             return await self._failed(subject, batch, batch.deliveries, where, error)
         started = time.perf_counter()
         try:
-            outcome = await asyncio.to_thread(self._write_batch, subject, batch)
+            outcome = await self._decode_and_write(subject, batch)
         except Exception as exc:  # whatever failed (storage, Arrow, a bug): nothing is acked
             return await self._failed(subject, batch, batch.deliveries, where, exc)
         done = [d for d in batch.deliveries if d.stream_seq not in outcome.failed_seqs]
@@ -285,6 +309,20 @@ class StreamWriter:
         failed = [d for d in batch.deliveries if d.stream_seq in outcome.failed_seqs]
         return await self._failed(subject, batch.subset(outcome.failed_seqs), failed, where,
                                   outcome.error)
+
+    async def _decode_and_write(self, subject: str, batch: Buffer) -> FlushOutcome:
+        """`_write_batch` on a thread, counting the rows decoded meanwhile (memory bound)."""
+        self.decoding_rows += len(batch)
+        self._note_decoded()
+        try:
+            return await asyncio.to_thread(self._write_batch, subject, batch)
+        finally:
+            self.decoding_rows -= len(batch)
+
+    def _note_decoded(self) -> None:
+        """Keep the high-water mark of rows held decoded: flushing, or decoded on arrival."""
+        held = self.decoding_rows + sum(len(b.events) for b in self.buffers.values())
+        self.decoded_rows_peak = max(self.decoded_rows_peak, held)
 
     def _write_batch(self, subject: str, batch: Buffer) -> FlushOutcome:
         """On the flush thread: parse, quarantine the bad, write the good (all durable)."""
@@ -297,8 +335,18 @@ class StreamWriter:
         try:
             files = self.writer.write(self.datasets[subject], ready.table, ready.stream_seqs)
         except PartialWriteError as exc:
+            written = [d for d in batch.deliveries if d.stream_seq not in exc.failed_seqs]
+            record_received(self.storage, self.stream, written, self.spec.tier)
             return FlushOutcome(exc.written, ready, exc.failed_seqs, exc.cause)
+        # In the ledger before any ack: a failure here fails the flush (nothing is acked).
+        record_received(self.storage, self.stream, batch.deliveries, self.spec.tier)
         return FlushOutcome(files, ready)
+
+    def _write_quarantine(self, records: list[QuarantineRecord], acks: list[Delivery]) -> list[str]:
+        """On a thread: the quarantine files, then the ledger entry of the messages to ack."""
+        paths = write_records(self.storage, records, self.writer.encoding)
+        record_received(self.storage, self.stream, acks, "quarantine")
+        return paths
 
     def _report_flush(
         self, dataset: Dataset, outcome: FlushOutcome, seconds: float, acked: int
@@ -310,7 +358,10 @@ class StreamWriter:
             self.emit(ev.Flushed(dataset.name, dataset.tier, f.path, f.partition.value,
                                  f.rows, f.bytes, seconds, acked, flush_id))
             log.info("flushed %s %s rows=%d bytes=%d ms=%.1f", dataset.name, f.path,
-                     f.rows, f.bytes, seconds * 1000)
+                     f.rows, f.bytes, seconds * 1000,
+                     extra={"dataset": dataset.name, "partition": f.partition.value,
+                            "path": f.path, "rows": f.rows, "bytes": f.bytes,
+                            "ms": round(seconds * 1000, 1)})
 
     async def _failed(
         self,
@@ -336,8 +387,7 @@ class StreamWriter:
             records, self.quarantine = self.quarantine, []
             acks, self.quarantine_acks = self.quarantine_acks, []
             try:
-                paths = await asyncio.to_thread(write_records, self.storage, records,
-                                                self.writer.encoding)
+                paths = await asyncio.to_thread(self._write_quarantine, records, acks)
             except Exception as exc:
                 if self._stopping:
                     self.quarantine, self.quarantine_acks = records + self.quarantine, acks
@@ -387,7 +437,7 @@ class StreamWriter:
         note = f"; {len(spent)} quarantined after {limit} deliveries" if spent else ""
         self.emit(ev.ErrorRaised(where, f"{reason}; {len(retry)} messages will be "
                                         f"redelivered{note}"))
-        log.error("%s failed: %s (%d to redeliver%s)", where, reason, len(retry), note)
+        log.debug("%s failed: %s (%d to redeliver%s)", where, reason, len(retry), note)
         for d in spent:
             why = f"not written after {d.num_delivered} deliveries: {reason}"
             self._reject(d, why, [d.data], ack=True)

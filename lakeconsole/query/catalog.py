@@ -43,7 +43,7 @@ class CatalogNode:
 
 
 def list_children(storage: Storage, path: str = "") -> list[CatalogNode]:
-    """The children of `path` (lake-relative; "" is the root), sorted by name."""
+    """The children of `path` ("" is the root): tiers in TIERS order, the rest by name."""
     parts = [p for p in path.strip("/").split("/") if p]
     if parts and parts[0] not in TIERS:
         raise StorageError(f"not a lake path: {path!r}; tiers are {', '.join(TIERS)}")
@@ -58,7 +58,9 @@ def list_children(storage: Storage, path: str = "") -> list[CatalogNode]:
         if len(comps) > depth and (depth or comps[0] in TIERS):
             groups[comps[depth]].append(info)
     nodes = []
-    for name in sorted(groups):
+    # Tiers in their natural order (contract.tiers.TIERS), everything below by name.
+    order = (lambda n: (TIERS.index(n), n)) if depth == 0 else (lambda n: (0, n))
+    for name in sorted(groups, key=order):
         members = groups[name]
         child = [*parts, name]
         rows = _rows(storage, members) if kind in ("hour", "file") else None

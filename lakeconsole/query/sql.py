@@ -4,43 +4,21 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from lakeconsole.contract.schemas import DATASETS, Dataset
-from lakeconsole.contract.tiers import Tier
 from lakeconsole.errors import CorruptFileError, LakeError, QueryError, StorageError
 from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.parquet import read_error, verified_format
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query import ROW_LIMIT
+from lakeconsole.query.views import QUARANTINE_VIEW, View, lake_views, view_aliases
 from lakeconsole.silver.layout import silver_files
 
-QUARANTINE_VIEW = "quarantine"
 BATCH_ROWS = 65_536
-
-
-@dataclass(frozen=True)
-class View:
-    """A SQL view over one dataset in one tier (or over the quarantine tier)."""
-
-    name: str
-    tier: Tier
-    dataset: Dataset | None
-
-
-def lake_views() -> dict[str, View]:
-    """Every view name the lake can offer, e.g. `bronze_stocks_trades`, `gold_levels_signals`."""
-    views: dict[str, View] = {}
-    for ds in DATASETS:
-        for tier in ds.tiers:
-            name = f"{tier}_{ds.path.replace('/', '_')}"
-            views[name] = View(name, tier, ds)
-    views[QUARANTINE_VIEW] = View(QUARANTINE_VIEW, "quarantine", None)
-    return views
+__all__ = ["QUARANTINE_VIEW", "LakeSQL", "View", "is_truncated", "lake_views"]
 
 
 class LakeSQL:
@@ -58,6 +36,7 @@ class LakeSQL:
         try:
             for view in self._referenced(sql):
                 self._register(con, view)
+            _register_aliases(con, sql)
             table = self._fetch(con, sql, limit)
             self.truncated = is_truncated(table)
             return table
@@ -80,6 +59,8 @@ class LakeSQL:
                 return damaged
         if isinstance(exc, (duckdb.IOException, OSError)):
             return StorageError(f"query failed reading the lake: {text}")
+        if not _may_be_a_file(exc):  # a mistake in the SQL: DuckDB's hints ("Did you mean")
+            text = str(exc).strip() or text
         return QueryError(f"query failed: {text}")
 
     def _all_files(self, sql: str) -> list[str]:
@@ -102,7 +83,8 @@ class LakeSQL:
     def _referenced(self, sql: str) -> list[View]:
         """The views a query names; all of them when it names none (e.g. SHOW TABLES)."""
         views = lake_views()
-        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+        aliases = view_aliases()
+        words = {aliases.get(w, w) for w in _words(sql)}
         named = [v for n, v in views.items() if n in words]
         return named or list(views.values())
 
@@ -147,6 +129,17 @@ class LakeSQL:
         table = pa.Table.from_batches(batches, schema=reader.schema)
         meta = {b"lakeconsole.truncated": b"true" if truncated else b"false"}
         return table.replace_schema_metadata(meta)
+
+
+def _words(sql: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+
+
+def _register_aliases(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """The old view names a query uses, as views over the new ones."""
+    for old, new in view_aliases().items():
+        if old in _words(sql):
+            con.execute(f'CREATE VIEW "{old}" AS SELECT * FROM "{new}"')
 
 
 def is_truncated(table: pa.Table) -> bool:

@@ -25,6 +25,7 @@ from lakeconsole.contract.schemas import Dataset, bronze_datasets, by_name
 from lakeconsole.errors import CompactionError, describe
 from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.storage import FileInfo, Storage
+from lakeconsole.ledger import feeds
 from lakeconsole.silver import bronze_input, dedup, layout
 from lakeconsole.silver.chunks import plan_chunks, write_chunks
 from lakeconsole.silver.lease import Lease
@@ -200,10 +201,27 @@ class SilverCompactor:
         bronze = [f for f in good if f not in carried]
         manifest = self._publish(ds, job, kept, _rows_per_file(self.params, rows, good),
                                  bronze, current, lease, cancel)
+        self._record_feeds(ds, job, kept, manifest, bronze)
         written = sum(f.bytes for f in manifest.files)
         return {**stats, "status": "ok", "generation": manifest.generation,
                 "files_written": len(manifest.files), "bytes_written": written,
                 "silver_rows": manifest.rows}
+
+    def _record_feeds(
+        self, ds: Dataset, job: CompactionJob, kept: pa.Table, manifest: layout.Manifest,
+        bronze: list[FileInfo],
+    ) -> None:
+        """Record the feed seq ranges and gaps of the new generation in the ledger.
+
+        After the switch and best effort: Silver is already right, and without a current
+        record `coverage` computes the same from Silver on demand.
+        """
+        try:
+            feeds.record(self.storage, ds, job.value, job.date, kept, manifest.generation,
+                         bronze)
+        except Exception:
+            log.exception("could not record the feeds of %s in the ledger; "
+                          "coverage will compute them from Silver", job.key)
 
     def _pruned_silver(
         self, ds: Dataset, job: CompactionJob, current: layout.Manifest | None

@@ -30,10 +30,10 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from lakeconsole.config import Settings
-from lakeconsole.errors import LakeError
 from lakeconsole.events import ErrorRaised
 from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui import keys
+from lakeconsole.tui.failures import one_line, where_of
 from lakeconsole.tui.format import zone_label
 from lakeconsole.tui.model import ConsoleModel
 from lakeconsole.tui.palette import LakeCommands
@@ -44,14 +44,17 @@ from lakeconsole.tui.widgets.compaction import CompactionPanel
 from lakeconsole.tui.widgets.dashboard import DatasetTable, RatePanel, StatusLine
 from lakeconsole.tui.widgets.flushlog import FlushLog
 from lakeconsole.tui.widgets.footer import FittedFooter
-from lakeconsole.tui.widgets.partitions import PartitionTree
+from lakeconsole.tui.widgets.health import HealthPanel
+from lakeconsole.tui.widgets.file_detail import FileDetailPane
+from lakeconsole.tui.widgets.partitions import PartitionBrowser, PartitionTree
+from lakeconsole.tui.widgets.quarantine import QuarantinePanel
 from lakeconsole.tui.widgets.query import QueryPanel, ReaderRequest, SqlRequest
 
 if TYPE_CHECKING:
     from lakeconsole.service import Service
     from lakeconsole.silver.result import CompactionResult
 
-TABS = ("dashboard", "partitions", "compact", "query")
+TABS = ("dashboard", "partitions", "compact", "query", "health", "quarantine")
 TREE_REFRESH_S = 3.0
 START_GRACE_S = 2.0
 HANGUP_MARGIN_S = 15.0  # after service.stop_grace_s, before a hung-up console gives up
@@ -122,13 +125,21 @@ class LakeConsoleApp(App[int]):
                 yield FlushLog(id="flush-log")
             with TabPane("Partitions [2]", id="partitions"):
                 loader = self.service.catalog if self.service is not None else None
-                yield PartitionTree(loader, id="tree")
+                describer = self.service.describe_file if self.service is not None else None
+                yield PartitionBrowser(loader, describer, id="browser")
                 yield Label("enter: fill Compact and Query   ←/→: close/open   esc: up   "
                             "r: refresh", id="tree-hint", markup=False)
             with TabPane("Compact [3]", id="compact"):
                 yield CompactionPanel(id="compaction")
             with TabPane("Query [4]", id="query"):
                 yield QueryPanel(id="query-panel")
+            with TabPane("Health [5]", id="health"):
+                coverage = self.service.coverage if self.service is not None else None
+                yield HealthPanel(coverage, self.clock, id="health-panel")
+            with TabPane("Quarantine [6]", id="quarantine"):
+                service = self.service
+                yield QuarantinePanel(service.quarantine if service else None,
+                                      service.replay if service else None, id="quarantine-panel")
         yield StatusLine(id="status")
         yield FittedFooter()
 
@@ -142,7 +153,8 @@ class LakeConsoleApp(App[int]):
         self.tick()
         if self.service is not None:
             self._unsubscribe = self.service.subscribe(self.model.apply)
-            self._start_worker = self.run_worker(self._start_service(), group="service")
+            self._start_worker = self.run_worker(self._start_service(), group="service",
+                                                 exit_on_error=False)
 
     def _load_themes(self) -> None:
         themes, warnings = load_themes(self.theme_dirs)
@@ -160,6 +172,21 @@ class LakeConsoleApp(App[int]):
         """A start-up problem that does not stop the console."""
         self.warnings.append(message)
         self.notify(message, severity="warning", timeout=10)
+
+    def report_error(self, where: str, message: str) -> str:
+        """An error for the status line and a notification (at the next tick); any thread."""
+        self.model.apply(ErrorRaised(where, message))
+        return message
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The last net: a worker that raised anyway is reported, never fatal."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self.report_error(where_of(worker.group), one_line(worker.error))
+
+    def on_partition_tree_load_failed(self, event: PartitionTree.LoadFailed) -> None:
+        """The tree could not list a level of the lake."""
+        self.report_error("partitions", event.message)
 
     def _apply_keymap(self) -> None:
         for warning in self._pending_warnings:
@@ -188,15 +215,20 @@ class LakeConsoleApp(App[int]):
         now = self.clock()
         model = self.model
         model.sample(now)
-        self.query_one(DatasetTable).show(model.rows(), now)
-        self.query_one(RatePanel).show(list(model.history))
+        self.query_one(DatasetTable).show(model.rows(), now, model.consumer_rows())
+        self.query_one(RatePanel).show(list(model.history), model.rates(), list(model.datasets),
+                                       now)
         self.query_one(FlushLog).add(model.drain_log())
         for message in model.drain_errors()[-3:]:
             self.notify(message, title="error", severity="error", timeout=10)
         self._show_status()
+        self._show_health()
         if self.compacting:
             state = model.compaction_state()
             self.query_one(CompactionPanel).show_progress(state.done, state.total, state.current)
+        panel = self.query_one(CompactionPanel)
+        panel.show_queue(model.queue, self.settings.silver.auto)
+        panel.show_background(model.drain_background())
         self._maybe_refresh_tree(now)
 
     def _show_status(self) -> None:
@@ -208,6 +240,18 @@ class LakeConsoleApp(App[int]):
         m = self.model
         self.query_one(StatusLine).show(m.connection, m.connection_detail, backend, root,
                                         m.errors, m.last_error, self.busy)
+
+    def _show_health(self) -> None:
+        """The Health tab's stream panel; an upstream loss is also a red notification."""
+        panel = self.query_one(HealthPanel)
+        panel.local_time = self.local_time
+        panel.show_state(self.model.health.snapshot())
+        if self.query_one(TabbedContent).active == "health":
+            panel.maybe_reload(self.clock())
+        for loss in self.model.health.drain_losses()[-3:]:
+            self.notify(f"{loss.stream}: {loss.count:,} messages lost upstream (seq "
+                        f"{loss.first_seq:,}-{loss.last_seq:,}, {loss.cause})",
+                        title="upstream loss", severity="error", timeout=15)
 
     def _maybe_refresh_tree(self, now: float) -> None:
         """Reload open tree nodes after new flushes, at most every TREE_REFRESH_S."""
@@ -267,6 +311,10 @@ class LakeConsoleApp(App[int]):
             return self.query_one("#compact-run", Button)
         if tab == "query":
             return self.query_one(QueryPanel).table  # None before the first result
+        if tab == "health":
+            return self.query_one(HealthPanel).heatmap
+        if tab == "quarantine":
+            return self.query_one(QuarantinePanel).table
         return self.query_one(FlushLog)
 
     def action_help(self) -> None:
@@ -294,6 +342,8 @@ class LakeConsoleApp(App[int]):
         zone = zone_label(local)
         self.sub_title = f"times in {zone}"
         self.query_one(FlushLog).set_local_time(local)
+        self.query_one(FileDetailPane).set_local_time(local)
+        self.query_one(QuarantinePanel).set_local_time(local)
         self.query_one(FlushLog).border_title = f"flushes, quarantines, errors ({zone})"
         panel = self.query_one(QueryPanel)
         panel.local_time = local
@@ -301,6 +351,14 @@ class LakeConsoleApp(App[int]):
             self._redisplay(panel.result, local)
         if announce:
             self.notify(f"times in {zone}", timeout=3)
+
+    def action_refresh_quarantine(self) -> None:
+        """Reload the quarantine counts and entries."""
+        self.query_one(QuarantinePanel).load()
+
+    def action_replay(self) -> None:
+        """Replay the marked quarantine entries (or the cursor's), after a confirm."""
+        self.query_one(QuarantinePanel).request_replay()
 
     def action_refresh_tree(self) -> None:
         """Reload the partition tree."""
@@ -334,7 +392,7 @@ class LakeConsoleApp(App[int]):
             self.cancel_event.set()
         self.busy = "flushing buffers before exit …"
         self._show_status()
-        self.run_worker(self._stop_and_exit(), group="quit")
+        self.run_worker(self._stop_and_exit(), group="quit", exit_on_error=False)
 
     def exit_now(self) -> None:
         """Exit at once, the service still running (run_console stops it); a quit finishes."""
@@ -359,7 +417,7 @@ class LakeConsoleApp(App[int]):
                 await self.service.stop()
             except Exception as exc:  # report, still exit
                 code = 1
-                self.notify(f"stop failed: {exc}", severity="error")
+                self.notify(f"stop failed: {one_line(exc)}", severity="error")
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -404,7 +462,7 @@ class LakeConsoleApp(App[int]):
         panel.started(" / ".join(x for x in (date, dataset or "all", partition or "all")))
         self._run_compaction(date, dataset, partition, self.cancel_event)
 
-    @work(thread=True, group="compact")
+    @work(thread=True, group="compact", exit_on_error=False)
     def _run_compaction(self, date: str, dataset: str | None, partition: str | None,
                         cancel: threading.Event) -> None:
         assert self.service is not None
@@ -419,13 +477,18 @@ class LakeConsoleApp(App[int]):
     def _compaction_done(self, results: list[CompactionResult], seconds: float) -> None:
         self.cancel_event = None
         self.query_one(CompactionPanel).show_results(results, seconds)
+        failed = [r for r in results if r.status == "failed"]
+        if failed:  # the panel lists each; the status line gets the first cause
+            first = failed[0]
+            self.report_error("compaction", f"{len(failed)} of {len(results)} failed; "
+                                            f"{first.key}: {first.error}")
         self._tree_seen = -1  # new Silver files: refresh the tree on the next tick
         self._tree_refreshed = 0.0
 
     def _compaction_failed(self, message: str) -> None:
         self.cancel_event = None
         self.query_one(CompactionPanel).show_error(message)
-        self.notify(message, title="compaction", severity="error")
+        self.report_error("compaction", message)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -448,9 +511,10 @@ class LakeConsoleApp(App[int]):
             panel.show_error("no service")
             return
         panel.running("SQL" if isinstance(request, SqlRequest) else "read")
+        panel.remember(request)
         self._run_query(request)
 
-    @work(thread=True, group="query", exclusive=True)
+    @work(thread=True, group="query", exclusive=True, exit_on_error=False)
     def _run_query(self, request: ReaderRequest | SqlRequest) -> None:
         assert self.service is not None
         started = time.perf_counter()
@@ -465,8 +529,11 @@ class LakeConsoleApp(App[int]):
                 truncated = False
             seconds = time.perf_counter() - started
             display = display_table(table, local)  # up to 100k rows: formatted off the UI
-        except Exception as exc:  # shown in the panel
-            self.call_from_thread(self.query_one(QueryPanel).show_error, _message(exc))
+        except Exception as exc:  # shown in the panel and the status line
+            self.report_error("query", _message(exc))
+            # The panel shows the whole text (DuckDB's "Did you mean …") and drops the result.
+            self.call_from_thread(self.query_one(QueryPanel).show_failure,  # type: ignore[arg-type]
+                                  exc)
             return
         self.call_from_thread(self._show_query, table, display, local, seconds,  # type: ignore[arg-type]
                               truncated)
@@ -477,7 +544,7 @@ class LakeConsoleApp(App[int]):
         if local != self.local_time:  # toggled while the query ran
             self._redisplay(table, self.local_time)
 
-    @work(thread=True, group="display", exclusive=True)
+    @work(thread=True, group="display", exclusive=True, exit_on_error=False)
     def _redisplay(self, table: pa.Table, local: bool) -> None:
         display = display_table(table, local)
         self.call_from_thread(self._show_display, table, display)  # type: ignore[arg-type]
@@ -487,6 +554,28 @@ class LakeConsoleApp(App[int]):
         if panel.result is table:  # not replaced by a newer result meanwhile
             await panel.show_display(display)
 
+    def action_chart(self) -> None:
+        """Chart the current result over event time (a full-screen plot; esc closes it)."""
+        from lakeconsole.tui.chartdata import chart_data  # plotext: only once a chart opens
+        from lakeconsole.tui.screens.chart import ChartScreen
+
+        if self.query_one(TabbedContent).active != "query":
+            self.action_show_tab("query")  # from the palette
+        table = self.query_one(QueryPanel).result
+        if table is None:
+            self.notify("run a query first", severity="warning")
+            return
+        data = chart_data(table, max(self.size.width - 12, 20), self.local_time)
+        if data.problem:
+            self.notify(data.problem, severity="warning")
+            return
+        if self.focused is None:
+            # Back from the chart, Textual focuses AUTO_FOCUS (the dashboard's log) and
+            # that would switch the tab: leave the focus on the result instead.
+            self.set_focus(self.main_widget("query"))
+        # After the tab switch's focus change: a focus set later would stay on the tab.
+        self.call_after_refresh(self.push_screen, ChartScreen(data, zone_label(self.local_time)))
+
     def action_export(self, fmt: str) -> None:
         """Write the current result to CSV or Parquet under the export folder."""
         table = self.query_one(QueryPanel).result
@@ -495,13 +584,13 @@ class LakeConsoleApp(App[int]):
             return
         self._export(table, fmt)
 
-    @work(thread=True, group="export")
+    @work(thread=True, group="export", exit_on_error=False)
     def _export(self, table: pa.Table, fmt: str) -> None:
         try:
             assert self.service is not None  # results only exist with a service
             path = self.service.export(table, self.export_dir, fmt)
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+        except Exception as exc:  # a full disk, a bad folder, Arrow: shown, never fatal
+            self.report_error("export", _message(exc))
             return
         self.last_export = path
         self.call_from_thread(self.notify, f"exported {table.num_rows:,} rows to {path}",
@@ -511,15 +600,22 @@ class LakeConsoleApp(App[int]):
 _SCOPES = {a.action.split("(")[0]: a.scope for a in keys.ACTIONS if a.scope != "global"}
 
 
-def _message(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, LakeError) else f"{type(exc).__name__}: {exc}"
+def _message(exc: BaseException) -> str:
+    return one_line(exc)
 
 
 def run_console(settings: Settings, demo: bool = False) -> int:
     """Run the console on a Service built from `settings`; returns the exit code."""
+    from lakeconsole.ops.serve import serve_configured
     from lakeconsole.service import Service
 
-    return asyncio.run(_run_until_stopped(LakeConsoleApp(Service(settings, demo=demo))))
+    service = Service(settings, demo=demo)
+    ops = serve_configured(service, settings, default="off")  # only when asked for
+    try:
+        return asyncio.run(_run_until_stopped(LakeConsoleApp(service)))
+    finally:
+        if ops is not None:
+            ops.stop()
 
 
 async def _run_until_stopped(app: LakeConsoleApp) -> int:

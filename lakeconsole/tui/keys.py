@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from textual.binding import Binding, BindingType
 from textual.keys import _character_to_key
 
+RESULTS = "result table"  # scopes of actions bound on a widget rather than on the App
+EDITOR = "SQL editor"
+QUARANTINE_LIST = "quarantine list"
+WIDGET_SCOPES = (RESULTS, EDITOR, QUARANTINE_LIST)
+
 
 @dataclass(frozen=True)
 class Action:
@@ -17,7 +22,7 @@ class Action:
     keys: str
     description: str
     help: str
-    scope: str = "global"  # global | partitions | compact | query
+    scope: str = "global"  # global | partitions | compact | query | a WIDGET_SCOPES widget
     priority: bool = False
     show: bool = True
 
@@ -38,6 +43,12 @@ ACTIONS: tuple[Action, ...] = (
            show=False),
     Action("tab_query", "show_tab('query')", "4", "Query",
            "Read a partition or run DuckDB SQL; focuses the result table", show=False),
+    Action("tab_health", "show_tab('health')", "5", "Health",
+           "Coverage heat map per UTC hour, stream limits, upstream losses; focuses the map",
+           show=False),
+    Action("tab_quarantine", "show_tab('quarantine')", "6", "Quarantine",
+           "Quarantine counts per subject and reason, payloads, replay; focuses the list",
+           show=False),
     Action("back", "back", "escape", "Back",
            "Leave the text field or go up the tree; at the top, back to the dashboard"),
     Action("local_time", "toggle_local_time", "t", "UTC/local",
@@ -58,6 +69,30 @@ ACTIONS: tuple[Action, ...] = (
            priority=True),
     Action("export_parquet", "export('parquet')", "ctrl+b", "Parquet",
            "Export the result to Parquet (raw values: times stay ns)", "query", priority=True),
+    Action("chart", "chart", "c", "Chart",
+           "Chart the result over event time: price and size, bid/ask, Gold levels", "query"),
+    Action("refresh_quarantine", "refresh_quarantine", "r", "Refresh",
+           "Reload the quarantine counts and entries", "quarantine"),
+    Action("replay", "replay", "R", "Replay",
+           "Republish the marked entries (or the one under the cursor) to their subjects, "
+           "after a confirm; each entry at most once", "quarantine"),
+    # Bound on the widget itself (not the App): live only while it has the focus.
+    Action("sort", "sort_column", "s", "Sort",
+           "Sort by the cursor's column: ascending ▲, descending ▼, off", RESULTS),
+    Action("filter", "filter_rows", "slash", "Filter",
+           "Filter rows: keep those with a cell containing the text (esc clears)", RESULTS),
+    Action("cell_view", "show_cell", "enter", "Cell",
+           "The whole value: raw ns for times, pretty JSON; ctrl+c copies it", RESULTS),
+    Action("copy_row", "copy_row", "y", "Copy row",
+           "Copy the cursor's row as tab-separated text", RESULTS),
+    Action("complete", "complete", "ctrl+space", "Complete",
+           "Complete a view or column name (also offered while typing)", EDITOR, show=False),
+    Action("history_back", "history(-1)", "ctrl+up", "Older",
+           "Previous query from the history (kept across runs)", EDITOR),
+    Action("history_forward", "history(1)", "ctrl+down", "Newer",
+           "Next query from the history", EDITOR),
+    Action("mark", "toggle_mark", "space", "Mark",
+           "Mark or unmark the entry for replay", QUARANTINE_LIST),
 )
 
 BY_ID = {a.id: a for a in ACTIONS}
@@ -76,13 +111,19 @@ class WidgetKey:
 
 WIDGET_KEYS: tuple[WidgetKey, ...] = (
     WidgetKey("← / →", "tree", "Collapse / expand (then to the parent / first child)"),
-    WidgetKey("enter", "tree", "Select: fills the Compact and Query forms"),
+    WidgetKey("enter", "tree", "Select: fills the Compact and Query forms; on a file, opens "
+              "its detail pane (schema, row groups, metadata), which follows the cursor"),
     WidgetKey("space", "tree", "Open or close the node"),
     WidgetKey("escape", "tree", "Up to the parent node; at the top, back to the dashboard"),
     WidgetKey(COPY_KEY, "tree", "Copy the node's lake path"),
     WidgetKey(COPY_KEY, "result table", "Copy the cell, or the range selected with shift+arrows"),
+    WidgetKey("↑ ↓ tab esc", "completion", "Choose a name; tab or enter inserts it; esc closes"),
     WidgetKey(COPY_KEY, "editor, fields", "Copy the selected text"),
     WidgetKey(COPY_KEY, "elsewhere", "Nothing to copy: a reminder of the quit key"),
+    WidgetKey("arrows", "heat map", "Move between hours and partitions"),
+    WidgetKey("enter", "heat map", "The hour's figures, gap ranges and upstream losses"),
+    WidgetKey("r", "heat map", "Load the date's coverage again"),
+    WidgetKey("[ / ]", "heat map", "Previous / next day (or type a date in the date field)"),
     WidgetKey("ctrl+p", "global", "Command palette: every action and theme"),
 )
 
@@ -99,12 +140,19 @@ def bindings() -> list[BindingType]:
     Tab actions come first: the footer lists keys in this order and cuts at the right edge,
     so on a narrow terminal the current tab's keys stay visible.
     """
-    ordered = sorted(ACTIONS, key=lambda a: a.scope == "global")
-    return [
-        Binding(a.keys, a.action, a.description, show=a.show, id=a.id, priority=a.priority,
-                tooltip=a.help)
-        for a in ordered
-    ]
+    ordered = sorted((a for a in ACTIONS if a.scope not in WIDGET_SCOPES),
+                     key=lambda a: a.scope == "global")
+    return [_binding(a) for a in ordered]
+
+
+def widget_bindings(scope: str) -> list[BindingType]:
+    """The BINDINGS of the widget behind `scope` (RESULTS, EDITOR); remappable by id too."""
+    return [_binding(a) for a in ACTIONS if a.scope == scope]
+
+
+def _binding(a: Action) -> Binding:
+    return Binding(a.keys, a.action, a.description, show=a.show, id=a.id, priority=a.priority,
+                   tooltip=a.help)
 
 
 def quit_keys(overrides: dict[str, str]) -> set[str]:

@@ -15,9 +15,11 @@ from lakeconsole import events as ev
 from lakeconsole.contract.schemas import DATASETS, by_subject
 from lakeconsole.errors import SchemaError
 from lakeconsole.silver.result import CompactionResult
+from lakeconsole.tui.health_model import HealthModel
 
 HISTORY = 120
 MAX_LOG = 5000
+RATE_SAMPLES = 2400  # a minute of samples at refresh_hz up to 40
 RATE_WINDOW_S = 2.0  # rates average over this window: smooth despite bursty reports
 
 
@@ -36,8 +38,18 @@ class DatasetStats:
     bytes: int = 0
     last_flush_at: float | None = None
     quarantined: int = 0
-    lag: int | None = None
     last_flush_key: int | None = None
+
+
+@dataclass(frozen=True)
+class ConsumerStats:
+    """One JetStream consumer's latest figures (one consumer serves a whole tier)."""
+
+    consumer: str
+    tier: str
+    pending: int
+    ack_pending: int
+    redelivered: int
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class ConsoleModel:
         self.lock = threading.Lock()
         self.consumers = consumers or {"lake-bronze": "bronze", "lake-gold": "gold"}
         self.datasets = {d.name: DatasetStats(d.name, d.tier) for d in DATASETS}
-        self.lags: dict[str, int] = {}
+        self.lags: dict[str, ConsumerStats] = {}
         self.connection = "starting"
         self.connection_detail = ""
         self.errors = 0
@@ -79,7 +91,13 @@ class ConsoleModel:
         self.unknown_quarantined = 0
         self.flush_count = 0
         self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
+        # (time, rate per dataset) at each sample, for the dashboard's per-dataset sparklines.
+        self.rate_samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=RATE_SAMPLES)
         self.compaction = CompactionState()
+        # Automatic and queued compaction: its counts, and results of background runs.
+        self.queue: ev.CompactionQueue | None = None
+        self._background: deque[tuple[str, CompactionResult]] = deque(maxlen=MAX_LOG)
+        self.health = HealthModel(self.consumers)  # the Health tab's streams and losses
         self._log: deque[LogEntry] = deque(maxlen=MAX_LOG)
         self._new_errors: deque[str] = deque(maxlen=50)
         self._samples: deque[tuple[float, dict[str, int]]] = deque()
@@ -88,6 +106,7 @@ class ConsoleModel:
 
     def apply(self, event: ev.Event) -> None:
         """Fold one service event into the counters (cheap; any thread)."""
+        self.health.apply(event)
         with self.lock:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
@@ -131,11 +150,9 @@ class ConsoleModel:
                                   detail=e.reason))
 
     def _lag(self, e: ev.ConsumerLag) -> None:
-        self.lags[e.consumer] = e.num_pending
-        tier = self.consumers.get(e.consumer)
-        for stats in self.datasets.values():
-            if stats.tier == tier:
-                stats.lag = e.num_pending
+        self.lags[e.consumer] = ConsumerStats(e.consumer, self.consumers.get(e.consumer, ""),
+                                              e.num_pending, e.num_ack_pending,
+                                              e.num_redelivered)
 
     def _connection(self, e: ev.ConnectionState) -> None:
         self.connection, self.connection_detail = e.state, e.detail
@@ -145,7 +162,10 @@ class ConsoleModel:
         self.compaction.current = e.current
 
     def _finished(self, e: ev.CompactionFinished) -> None:
-        self.compaction.results.append(e.result)
+        if e.source:  # auto or a worker: not part of the run the Compact tab started
+            self._background.append((e.source, e.result))
+        else:
+            self.compaction.results.append(e.result)
         r = e.result
         self._log.append(LogEntry(e.at, "compaction", e.key, rows=r.rows_written,
                                   bytes=r.bytes_written, detail=r.status))
@@ -175,6 +195,12 @@ class ConsoleModel:
                 stats.rate = (totals[name] - old.get(name, 0)) / (now - start)
                 total += stats.rate
             self.history.append(total)
+            self.rate_samples.append((now, {n: s.rate for n, s in self.datasets.items()}))
+
+    def rates(self) -> list[tuple[float, dict[str, float]]]:
+        """A copy of the recent (time, rate per dataset) samples, oldest first."""
+        with self.lock:
+            return list(self.rate_samples)
 
     def drain_log(self) -> list[LogEntry]:
         """Log entries since the last drain, oldest first (at most MAX_LOG are kept)."""
@@ -188,6 +214,16 @@ class ConsoleModel:
         with self.lock:
             out = list(self._new_errors)
             self._new_errors.clear()
+            return out
+
+    def _queue(self, e: ev.CompactionQueue) -> None:
+        self.queue = e
+
+    def drain_background(self) -> list[tuple[str, CompactionResult]]:
+        """(source, result) of background compactions since the last drain."""
+        with self.lock:
+            out = list(self._background)
+            self._background.clear()
             return out
 
     def reset_compaction(self) -> None:
@@ -206,6 +242,11 @@ class ConsoleModel:
         with self.lock:
             return [DatasetStats(**vars(s)) for s in self.datasets.values()]
 
+    def consumer_rows(self) -> list[ConsumerStats]:
+        """The latest figures of each consumer heard from, by name."""
+        with self.lock:
+            return [self.lags[name] for name in sorted(self.lags)]
+
     def total_rate(self) -> float:
         """Events per second across datasets at the last sample."""
         return self.history[-1] if self.history else 0.0
@@ -220,5 +261,6 @@ _HANDLERS: dict[type, Any] = {
     ev.ConnectionState: ConsoleModel._connection,
     ev.CompactionProgress: ConsoleModel._progress,
     ev.CompactionFinished: ConsoleModel._finished,
+    ev.CompactionQueue: ConsoleModel._queue,
     ev.ErrorRaised: ConsoleModel._error,
 }

@@ -9,7 +9,7 @@ from typing import Any
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from lakeconsole.tui.keys import ACTIONS, BY_ID, Action
+from lakeconsole.tui.keys import ACTIONS, BY_ID, WIDGET_SCOPES, Action
 
 PaletteCallback = Callable[[], Coroutine[Any, Any, None]]
 
@@ -29,6 +29,8 @@ def palette_entries(app: App[Any]) -> list[tuple[str, str, PaletteCallback]]:
     out: list[tuple[str, str, PaletteCallback]] = []
     for a in ACTIONS:
         if a.action in seen:  # force_quit (ctrl+q) is a second key for quit, not a command
+            continue
+        if a.scope in WIDGET_SCOPES:  # keys of the focused grid or editor, not app commands
             continue
         seen.add(a.action)
         title = f"{a.description} ({a.id.replace('_', ' ')})"

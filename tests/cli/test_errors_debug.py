@@ -61,3 +61,53 @@ def test_a_lake_error_keeps_exit_2_and_debug_adds_its_traceback(lake: Path) -> N
     assert code == 2
     assert err.startswith("Traceback (most recent call last):\n")
     assert err.endswith("lakeconsole: error: not a date (YYYY-MM-DD): '2026-13-01'\n")
+
+
+def lakeconsole_s3(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run the command on an S3 lake configured by `env` only; returns exit code and stderr."""
+    base = {k: v for k, v in os.environ.items()
+            if k != "LAKECONSOLE_CONFIG" and not k.startswith("AWS_")}
+    # No credential file, no instance metadata: nothing but loopback is ever asked.
+    base |= {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
+             "AWS_EC2_METADATA_DISABLED": "true", "USE_S3": "true", "S3_BUCKET": "lake",
+             **env}
+    done = subprocess.run([sys.executable, "-m", "lakeconsole", *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env=base, cwd=cwd, timeout=120,
+                          check=False)
+    return done.returncode, done.stderr
+
+
+S3_COMMANDS = [pytest.param(READ, id="read"),
+               pytest.param(["compact", "--date", "2026-01-01"], id="compact")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", S3_COMMANDS)
+def test_unreachable_s3_endpoint_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """A closed endpoint: one line naming it, non-zero; --debug adds botocore's traceback."""
+    from tests.conftest import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = {"S3_ENDPOINT": endpoint, "S3_ACCESS_KEY": "testing", "S3_SECRET_KEY": "testing"}
+    code, err = lakeconsole_s3(args, env, tmp_path)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("lakeconsole: error: cannot ")
+    assert f"S3 endpoint {endpoint} unreachable (EndpointConnectionError)" in err
+    code, err = lakeconsole_s3([*args, "--debug"], env, tmp_path)
+    assert code == 2
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert "botocore.exceptions.EndpointConnectionError" in err
+    assert err.endswith(f"S3 endpoint {endpoint} unreachable (EndpointConnectionError)\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", S3_COMMANDS)
+def test_missing_s3_credentials_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """No key anywhere: one line saying which settings to give, non-zero, no traceback."""
+    from tests.conftest import free_port
+
+    code, err = lakeconsole_s3(args, {"S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+                               tmp_path)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "no S3 credentials (NoCredentialsError): set S3_ACCESS_KEY and S3_SECRET_KEY" in err

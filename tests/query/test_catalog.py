@@ -41,7 +41,7 @@ def test_quarantine_and_silver_tiers(lake: Storage) -> None:
     """Quarantine is tier → subject → date → file; Silver is listed like Bronze."""
     quarantine(lake)
     write(lake, trades(4), tier="silver")
-    assert [n.name for n in list_children(lake, "")] == ["quarantine", "silver"]
+    assert [n.name for n in list_children(lake, "")] == ["silver", "quarantine"]
     (subject,) = list_children(lake, "quarantine")
     assert (subject.kind, subject.dataset) == ("dataset", "market.stocks.trades")
     (date,) = list_children(lake, subject.path)

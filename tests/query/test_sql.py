@@ -11,15 +11,46 @@ from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import CorruptFileError, LakeError, QueryError
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.sql import LakeSQL, is_truncated, lake_views
+from lakeconsole.query.views import view_aliases, view_columns
 from tests.factories import BASE_NS, quarantine, rows, trades, write
 
 
 def test_view_names() -> None:
-    """Views are named {tier}_{asset}_{dataset}."""
+    """Views are named {tier}_{asset}_{dataset} after the dataset's name, not its folder."""
     names = set(lake_views())
     assert {"bronze_stocks_trades", "silver_stocks_trades", "gold_levels_signals",
-            "bronze_options_greeks_snapshots", "quarantine"} <= names
+            "bronze_options_greeks", "silver_options_greeks", "quarantine"} <= names
     assert "silver_levels_signals" not in names
+    assert not any(n.endswith("_snapshots") for n in names)
+    assert view_aliases() == {"bronze_options_greeks_snapshots": "bronze_options_greeks",
+                              "silver_options_greeks_snapshots": "silver_options_greeks"}
+    assert view_columns()["quarantine"] == ["received_ns", "subject", "stream_seq", "reason",
+                                            "raw"]
+
+
+def test_old_snapshots_name_is_an_alias(lake: Storage) -> None:
+    """`silver_options_greeks_snapshots` (the folder's name) still runs, as the new view."""
+    greeks = by_name("options.greeks")
+    write(lake, rows(greeks, {"ts_event_ns": [BASE_NS, BASE_NS + 1], "ts_recv_ns": [1, 2],
+                              "source": ["t", "t"], "underlying": ["SPY", "SPY"],
+                              "option_symbol": ["A", "B"], "seq": [1, 2]}), greeks)
+    sql = LakeSQL(lake)
+    new = sql.query("SELECT option_symbol FROM bronze_options_greeks ORDER BY 1")
+    old = sql.query("SELECT option_symbol FROM bronze_options_greeks_snapshots ORDER BY 1")
+    assert new.to_pylist() == old.to_pylist() == [{"option_symbol": "A"},
+                                                  {"option_symbol": "B"}]
+
+
+def test_sql_mistakes_keep_duckdbs_whole_text(local_lake: Storage) -> None:
+    """Binder and catalog errors keep their hints ("Did you mean", candidate columns)."""
+    write(local_lake, trades(3))
+    sql = LakeSQL(local_lake)
+    with pytest.raises(QueryError) as err:
+        sql.query("SELECT * FROM bronze_stocks_trade")
+    assert 'Did you mean "bronze_stocks_trades"' in str(err.value)
+    with pytest.raises(QueryError) as err:
+        sql.query("SELECT prics FROM bronze_stocks_trades")
+    assert "prics" in str(err.value) and '"price"' in str(err.value).splitlines()[1]
 
 
 def test_query_bronze_and_silver(lake: Storage) -> None:

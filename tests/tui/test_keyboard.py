@@ -41,7 +41,7 @@ async def test_ctrl_c_on_a_result_cell_copies_and_does_not_quit() -> None:
         panel = app.query_one(QueryPanel)
         await panel.show_result(RESULT, 0.01, False)
         await pilot.press("1", "4")  # 4 focuses the result
-        table = app.query_one(DataTable)
+        table = app.query_one("#query-table", DataTable)
         await until(pilot, lambda: app.focused is table)
         await pilot.press("right", "right", "ctrl+c")
         assert app.clipboard == "6040.00"
@@ -127,9 +127,9 @@ async def test_tab_keys_focus_the_main_widget() -> None:
             await until(pilot, lambda want=expected: app.focused is want())  # type: ignore[misc]
         await app.query_one(QueryPanel).show_result(RESULT, 0.01, False)
         await pilot.press("4")
-        await until(pilot, lambda: app.focused is app.query_one(DataTable))
+        await until(pilot, lambda: app.focused is app.query_one("#query-table", DataTable))
         await pilot.press("down")  # keys reach the tab's widget at once: no Tab press first
-        assert app.query_one(DataTable).cursor_coordinate.row == 1
+        assert app.query_one("#query-table", DataTable).cursor_coordinate.row == 1
         await pilot.press("shift+tab")  # out of the table, back to the form
         assert app.focused is app.query_one("#q-end", Input)
 

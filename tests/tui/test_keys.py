@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from lakeconsole.tui.keys import ACTIONS, bindings, check_keymap, quit_keys, split_keys
+from lakeconsole.tui.keys import (
+    ACTIONS,
+    WIDGET_SCOPES,
+    bindings,
+    check_keymap,
+    quit_keys,
+    split_keys,
+)
 from lakeconsole.tui.screens.help import bindings_table, key_display
 from tests.tui.helpers import text_of_renderable
 
@@ -20,7 +27,7 @@ def test_ctrl_q_quits_and_ctrl_c_is_not_a_console_key() -> None:
 def test_tab_scoped_bindings_come_first_for_the_footer() -> None:
     """The footer cuts at the right edge, so a tab's own keys are listed before global ones."""
     order = [b.id for b in bindings() if isinstance(b, Binding)]
-    scoped = [a.id for a in ACTIONS if a.scope != "global"]
+    scoped = [a.id for a in ACTIONS if a.scope not in ("global", *WIDGET_SCOPES)]
     assert order[:len(scoped)] == scoped
 
 

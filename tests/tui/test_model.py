@@ -32,7 +32,9 @@ def test_model_folds_events_into_counters() -> None:
     assert (trades.received, trades.buffered, trades.rate) == (500, 42, 250.0)
     assert (trades.flushes, trades.files, trades.rows, trades.bytes) == (1, 2, 500, 1800)
     assert trades.quarantined == 1 and m.unknown_quarantined == 2
-    assert rows["levels.signals"].lag == 7 and trades.lag is None
+    # Lag is the consumer's (one per tier), never copied into each dataset's row.
+    assert [(c.consumer, c.tier, c.pending) for c in m.consumer_rows()] == [
+        ("lake-gold", "gold", 7)]
     assert m.total_rate() == 255.0
     assert [e.kind for e in m.drain_log()] == ["flush", "flush", "quarantine", "quarantine",
                                                "error"]

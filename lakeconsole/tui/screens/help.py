@@ -10,8 +10,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from lakeconsole.tui.keys import ACTIONS, WIDGET_KEYS, split_keys
+from lakeconsole.tui.keys import ACTIONS, WIDGET_KEYS, WIDGET_SCOPES, split_keys
 
+SQL_VIEWS_HELP = (
+    "SQL views (Query tab): {tier}_{dataset}, the dataset's name with _ for the dot: "
+    "bronze_stocks_trades, silver_options_greeks, gold_levels_signals, …; and quarantine. "
+    "Silver views hold the current files only.")
 KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc"}
 
 
@@ -36,7 +40,8 @@ def bindings_table(keymap: dict[str, str]) -> Table:
             key.append(" *", style="bold yellow")
         action = Text(a.id)
         if a.scope != "global":
-            action.append(f"\n  on the {a.scope} tab", style="dim")
+            where = f"in the {a.scope}" if a.scope in WIDGET_SCOPES else f"on the {a.scope} tab"
+            action.append(f"\n  {where}", style="dim")
         table.add_row(key, action, a.help)
     table.add_row()
     table.add_row(Text("widget keys", style="bold"), Text("(fixed)", style="dim"))
@@ -58,6 +63,7 @@ class HelpScreen(ModalScreen[None]):
         """A scrollable table of bindings."""
         with VerticalScroll(id="help-body"):
             yield Static(bindings_table(self.keymap))
+            yield Static(SQL_VIEWS_HELP, id="help-views", markup=False)
             yield Static("* remapped in the config file's [console.keys], e.g. "
                          "run_query = \"f9\".  Single letters type into a focused text field: "
                          "press esc first.  esc closes this screen.", id="help-hint",

@@ -9,6 +9,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, ProgressBar, RichLog
 
 from lakeconsole.contract.schemas import bronze_datasets
+from lakeconsole.events import CompactionQueue
 from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_bytes, human_count
 from lakeconsole.tui.widgets.keybutton import KeyButton
@@ -34,6 +35,19 @@ def format_result(result: CompactionResult) -> Text:
     return text
 
 
+def format_queue(queue: CompactionQueue | None, auto: bool) -> Text:
+    """`auto: 2 queued, 1 running, 40 done, 1 failed — last failure: key: reason`."""
+    name = "automatic compaction" if auto else "compaction queue"
+    if queue is None:
+        return Text(f"{name}: {'waiting for the first plan' if auto else 'off'}", style="dim")
+    text = Text(f"{name} ({queue.source}): {queue.queued} queued, {queue.running} running, "
+                f"{queue.done} done, ")
+    text.append(f"{queue.failed} failed", style="bold red" if queue.failed else "")
+    if queue.last_failure:
+        text.append(f"  last failure: {queue.last_failure}", style="red")
+    return text
+
+
 class CompactionPanel(Vertical):
     """Inputs for one compaction, its progress bar and its result lines."""
 
@@ -51,6 +65,7 @@ class CompactionPanel(Vertical):
             yield KeyButton("Cancel", "cancel_compaction", id="compact-cancel", variant="error")
         yield ProgressBar(total=None, show_eta=False, id="compact-progress")
         yield Label("idle", id="compact-status")
+        yield Label("automatic compaction: off", id="compact-queue")
         yield RichLog(id="compact-results", wrap=False, markup=False, max_lines=5000)
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -95,6 +110,18 @@ class CompactionPanel(Vertical):
         bar.update(total=max(len(results), 1), progress=max(len(results), 1))
         self.query_one("#compact-status", Label).update(
             f"done: {len(results)} partitions, {human_count(rows)} rows in {seconds:.2f}s")
+
+    def show_queue(self, queue: CompactionQueue | None, auto: bool) -> None:
+        """The automatic/queued compaction counts (queued, running, done, failed)."""
+        self.query_one("#compact-queue", Label).update(format_queue(queue, auto))
+
+    def show_background(self, results: list[tuple[str, CompactionResult]]) -> None:
+        """Results of automatic compactions and of workers, with where they ran."""
+        log = self.query_one(RichLog)
+        for source, result in results:
+            line = format_result(result)
+            line.append(f"  [{source}]", style="dim")
+            log.write(line)
 
     def show_error(self, message: str) -> None:
         """A run failed or was refused."""

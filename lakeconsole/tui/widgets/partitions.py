@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.actions import SkipAction
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from lakeconsole.errors import LakeError
 from lakeconsole.query.catalog import CatalogNode
+from lakeconsole.query.inspect import FileDetail
+from lakeconsole.tui.failures import one_line
 from lakeconsole.tui.format import human_bytes, human_count
+from lakeconsole.tui.widgets.file_detail import FileDetailPane
 
 Loader = Callable[[str], list[CatalogNode]]
+Describer = Callable[[str], FileDetail]
 
 
 def node_label(node: CatalogNode) -> Text:
@@ -40,6 +47,14 @@ class PartitionTree(Tree[CatalogNode | None]):
         Binding("ctrl+c", "copy_path", "Copy path", show=False),
     ]
 
+    class LoadFailed(Message):
+        """Listing a level of the lake failed; `message` is one line (the app shows it)."""
+
+        def __init__(self, path: str, message: str) -> None:
+            super().__init__()
+            self.path = path
+            self.message = message
+
     def __init__(self, loader: Loader | None, **kwargs: object) -> None:
         super().__init__("lake", None, **kwargs)  # type: ignore[arg-type]
         self.loader = loader
@@ -52,9 +67,8 @@ class PartitionTree(Tree[CatalogNode | None]):
         self.load(self.root)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[CatalogNode | None]) -> None:
-        """Load a node's children the first time it opens."""
-        if _path(event.node) not in self.loaded:
-            self.load(event.node)
+        """Load a node's children whenever it opens: closed nodes are not kept fresh."""
+        self.load(event.node)
 
     def action_collapse_or_parent(self) -> None:
         """Close an open node; on a closed one (or a file) go to its parent."""
@@ -113,19 +127,19 @@ class PartitionTree(Tree[CatalogNode | None]):
             found.extend(self._open_nodes(child))
         return found
 
-    @work(thread=True, group="catalog")
+    @work(thread=True, group="catalog", exit_on_error=False)
     def _fetch(self, node: TreeNode[CatalogNode | None], path: str) -> None:
         assert self.loader is not None
         try:
             children = self.loader(path)
-        except (LakeError, OSError) as exc:
-            self.app.call_from_thread(self._failed, path, str(exc))
+        except Exception as exc:  # storage down, bad credentials, anything: shown, not fatal
+            self.app.call_from_thread(self._failed, path, one_line(exc))
             return
         self.app.call_from_thread(self._fill, node, path, children)
 
     def _failed(self, path: str, message: str) -> None:
         self.pending.discard(path)
-        self.notify(f"cannot list {path or 'lake'}: {message}", severity="error")
+        self.post_message(self.LoadFailed(path, message))
 
     def _fill(self, node: TreeNode[CatalogNode | None], path: str,
               children: list[CatalogNode]) -> None:
@@ -139,12 +153,103 @@ class PartitionTree(Tree[CatalogNode | None]):
         for index, child in enumerate(children):
             current = existing.get(child.path)
             if current is not None:
-                current.data = child
-                current.set_label(node_label(child))
+                # An open child shows its own children: its counts are their sum, not this
+                # (older or newer) listing's, so a parent never disagrees with what is below.
+                current.data = _summed(current, child) if self._shows_children(current) else child
+                current.set_label(node_label(current.data))
             else:
                 node.add(node_label(child), child, before=index if index < len(node.children)
                          else None, allow_expand=not child.is_leaf)
+        self._roll_up(node)
+
+    def _shows_children(self, node: TreeNode[CatalogNode | None]) -> bool:
+        """Open, loaded and with children: its counts come from them."""
+        return (node.data is not None and node.is_expanded and bool(node.children)
+                and node.data.path in self.loaded)
+
+    def _roll_up(self, node: TreeNode[CatalogNode | None] | None) -> None:
+        """Recount a node and each open ancestor from the children they show."""
+        while node is not None and node.data is not None and self._shows_children(node):
+            summed = _summed(node, node.data)
+            if summed != node.data:
+                node.data = summed
+                node.set_label(node_label(summed))
+            node = node.parent
+
+
+def _summed(node: TreeNode[CatalogNode | None], base: CatalogNode) -> CatalogNode:
+    """`base` with files, bytes (and rows, where it has them) summed over node's children."""
+    kids = [c.data for c in node.children if c.data is not None]
+    rows = base.rows
+    if rows is not None and all(k.rows is not None for k in kids):
+        rows = sum(k.rows or 0 for k in kids)
+    return replace(base, files=sum(k.files for k in kids), bytes=sum(k.bytes for k in kids),
+                   rows=rows)
 
 
 def _path(node: TreeNode[CatalogNode | None]) -> str:
     return node.data.path if node.data is not None else ""
+
+
+class PartitionBrowser(Container):
+    """The tree and, beside it (below it on narrow terminals), a selected file's detail.
+
+    Enter on a file opens the pane; while it is open it follows the cursor over files and
+    closes when the cursor leaves them. Footers are read through `describer`
+    (Service.describe_file) in a thread worker.
+    """
+
+    def __init__(self, loader: Loader | None, describer: Describer | None,
+                 **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.loader = loader
+        self.describer = describer
+
+    def compose(self) -> ComposeResult:
+        """The tree (id `tree`) and the hidden detail pane."""
+        yield PartitionTree(self.loader, id="tree")
+        yield FileDetailPane(id="file-detail")
+
+    @property
+    def pane(self) -> FileDetailPane:
+        """The detail pane."""
+        return self.query_one(FileDetailPane)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[CatalogNode | None]) -> None:
+        """Enter on a file opens its detail (the event goes on: the app fills the forms)."""
+        node = event.node.data
+        if node is not None and node.is_leaf:
+            self.describe(node.path)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[CatalogNode | None]) -> None:
+        """An open pane follows the cursor over files and closes elsewhere."""
+        if not self.pane.is_open:
+            return
+        node = event.node.data
+        if node is None or not node.is_leaf:
+            self.pane.close()
+        elif node.path != self.pane.path:
+            self.describe(node.path)
+
+    def describe(self, path: str) -> None:
+        """Open the pane on `path` and read its footer."""
+        self.pane.open(path)
+        # Stacked on a narrow screen, the tree just lost half its height: keep the cursor seen.
+        self.call_after_refresh(self._show_cursor)
+        if self.describer is not None:
+            self._describe(path)
+
+    def _show_cursor(self) -> None:
+        tree = self.query_one(PartitionTree)
+        if tree.cursor_node is not None:
+            tree.scroll_to_node(tree.cursor_node, animate=False)
+
+    @work(thread=True, group="file-detail", exclusive=True, exit_on_error=False)
+    def _describe(self, path: str) -> None:
+        assert self.describer is not None
+        try:
+            detail = self.describer(path)
+        except Exception as exc:  # a vanished or damaged file, storage down: shown in the pane
+            self.app.call_from_thread(self.pane.show_error, path, one_line(exc))
+            return
+        self.app.call_from_thread(self.pane.show, detail)

@@ -1,24 +1,22 @@
-"""The query panel: a reader form or DuckDB SQL, and an Arrow-backed result table."""
+"""The query panel: a reader form or DuckDB SQL, and the results grid."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import pyarrow as pa
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
-from textual.coordinate import Coordinate
-from textual.css.query import NoMatches
 from textual.suggester import SuggestFromList
-from textual.widgets import ContentSwitcher, Input, Label, Static, TextArea
-from textual_fastdatatable import ArrowBackend, DataTable
+from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from lakeconsole.contract.schemas import DATASETS
+from lakeconsole.errors import LakeError
 from lakeconsole.tui.format import human_count, parse_time
 from lakeconsole.tui.tableview import display_table
+from lakeconsole.tui.widgets.results import ResultsGrid, ResultTable
+from lakeconsole.tui.widgets.sql_editor import SqlEditor, SqlTextArea
 
 DEFAULT_SQL = (
     "SELECT symbol, count(*) AS trades, min(price) AS low, max(price) AS high\n"
@@ -38,18 +36,6 @@ class ReaderRequest:
     end_ns: int | None = None
 
 
-class ResultTable(DataTable):
-    """The fast Arrow table, but tab and shift+tab move the focus, as everywhere else.
-
-    (The table's own tab moves the cell cursor: it kept the keyboard from reaching the form.)
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "app.focus_next", "Next field", show=False),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False),
-    ]
-
-
 @dataclass(frozen=True)
 class SqlRequest:
     """Run DuckDB SQL over the lake's views."""
@@ -64,6 +50,7 @@ class QueryPanel(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.result: pa.Table | None = None  # raw, as the service returned it: exports use it
         self.local_time = False  # the form reads, and the table shows, times in local time
+        self.info = ""
 
     def compose(self) -> ComposeResult:
         """Mode label, the two input modes, the info line and the result area."""
@@ -78,32 +65,42 @@ class QueryPanel(Vertical):
                 yield Input(placeholder="date YYYY-MM-DD", id="q-date")
                 yield Input(placeholder="from: 14:30, date time or ns", id="q-start")
                 yield Input(placeholder="to: 14:45:30.5, date time or ns", id="q-end")
-            yield TextArea(DEFAULT_SQL, id="q-sql", show_line_numbers=True)
+            yield SqlEditor(DEFAULT_SQL, id="q-sql-box")
         yield Static("no query yet", id="query-info")
-        yield Vertical(id="query-results")
+        yield ResultsGrid(id="query-grid")
 
     @property
     def mode(self) -> str:
         """`reader` or `sql`."""
         current = self.query_one(ContentSwitcher).current
-        return "sql" if current == "q-sql" else "reader"
+        return "sql" if current == "q-sql-box" else "reader"
 
     def set_mode(self, mode: str) -> None:
         """Show the reader form or the SQL editor."""
         sql = mode == "sql"
-        self.query_one(ContentSwitcher).current = "q-sql" if sql else "reader-form"
+        self.query_one(ContentSwitcher).current = "q-sql-box" if sql else "reader-form"
         label = "DuckDB SQL  (ctrl+t: reader form)" if sql else "reader form  (ctrl+t: SQL)"
         self.query_one("#query-mode", Label).update(label)
 
     def focus_sql(self) -> None:
         """Switch to SQL and put the cursor in the editor."""
         self.set_mode("sql")
-        self.query_one(TextArea).focus()
+        self.editor.focus()
+
+    @property
+    def editor(self) -> SqlTextArea:
+        """The SQL editor's text area."""
+        return self.query_one(SqlTextArea)
+
+    def remember(self, request: ReaderRequest | SqlRequest) -> None:
+        """A request ran: SQL goes into the editor's history."""
+        if isinstance(request, SqlRequest):
+            self.editor.remember(request.sql)
 
     def request(self) -> ReaderRequest | SqlRequest:
         """What to run, from the visible inputs; ValueError when incomplete."""
         if self.mode == "sql":
-            sql = self.query_one(TextArea).text.strip()
+            sql = self.editor.text.strip()
             if not sql:
                 raise ValueError("the SQL editor is empty")
             return SqlRequest(sql)
@@ -139,51 +136,43 @@ class QueryPanel(Vertical):
                           display: pa.Table | None = None) -> None:
         """Replace the result with `table`, shown as `display` (display_table of it)."""
         self.result = table
-        await self.show_display(display if display is not None
-                                else display_table(table, self.local_time), keep_cursor=False)
         more = "  (row limit reached)" if truncated else ""
-        self.query_one("#query-info", Static).update(
-            f"{human_count(table.num_rows)} rows x {table.num_columns} columns "
-            f"in {seconds * 1000:.0f} ms{more}")
+        self.info = (f"{human_count(table.num_rows)} rows x {table.num_columns} columns "
+                     f"in {seconds * 1000:.0f} ms{more}")
+        self.query_one("#query-info", Static).update(self.info)
+        await self.grid.show(table, display if display is not None
+                             else display_table(table, self.local_time), self.local_time,
+                             keep_cursor=False)
 
     async def show_display(self, display: pa.Table, keep_cursor: bool = True) -> None:
         """Show a formatted result (e.g. in another time zone), keeping the focus and cursor."""
-        area = self.query_one("#query-results", Vertical)
-        old = self.table
-        cursor = old.cursor_coordinate if old is not None else Coordinate(0, 0)
-        focused = old is not None and old.has_focus
-        await area.remove_children()
-        # render_markup=False: a value such as "[b]" is data, never markup.
-        table = ResultTable(backend=ArrowBackend(display), id="query-table",
-                            cursor_type="range", max_column_content_width=40,
-                            render_markup=False)
-        await area.mount(table)
-        if keep_cursor:
-            table.move_cursor(row=cursor.row, column=cursor.column, animate=False)
-        if focused:
-            table.focus()
+        if self.result is not None:
+            await self.grid.show(self.result, display, self.local_time, keep_cursor)
 
     @property
-    def table(self) -> DataTable | None:
-        """The result table, if there is a result."""
-        try:
-            return self.query_one("#query-table", DataTable)
-        except NoMatches:
-            return None
+    def grid(self) -> ResultsGrid:
+        """The results grid."""
+        return self.query_one(ResultsGrid)
 
-    def on_data_table_selection_copied(self, event: DataTable.SelectionCopied) -> None:
-        """ctrl+c in the table: the cell, row or range to the clipboard as tab-separated text."""
-        event.stop()
-        self.app.copy_to_clipboard(selection_text(event.values))
-        cells = sum(len(row) for row in event.values)
-        self.notify(f"copied {cells} cell{'s' if cells != 1 else ''}", timeout=2)
+    @property
+    def table(self) -> ResultTable | None:
+        """The result table, if there is a result."""
+        return self.grid.table
+
+    def on_results_grid_order_changed(self, event: ResultsGrid.OrderChanged) -> None:
+        """The info line says how the rows are sorted and filtered."""
+        text = f"{self.info}  ·  {event.summary}" if event.summary else self.info
+        self.query_one("#query-info", Static).update(text)
 
     def show_error(self, message: str) -> None:
-        """A query failed."""
+        """A request could not start (e.g. the form is incomplete); the result stays."""
         self.query_one("#query-info", Static).update(Text(message, style="bold red"))
 
-
-def selection_text(values: list[tuple[Any, ...]]) -> str:
-    """Rows of cells as tab-separated lines; the alignment padding is dropped."""
-    return "\n".join("\t".join("" if v is None else str(v).strip() for v in row)
-                     for row in values)
+    async def show_failure(self, exc: BaseException) -> None:
+        """A query failed: its whole error text replaces the result."""
+        text = str(exc).strip() if isinstance(exc, LakeError) else f"{type(exc).__name__}: {exc}"
+        self.result = None
+        self.info = "query failed"
+        first = text.splitlines()[0] if text else "query failed"
+        self.query_one("#query-info", Static).update(Text(first, style="bold red"))
+        await self.grid.show_failure(text)
