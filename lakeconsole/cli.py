@@ -185,6 +185,10 @@ def _report(args: argparse.Namespace, message: str, code: int) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "compact" and args.submit:  # queue for `lakeconsole worker`s
+        from lakeconsole.commands.submit import run_submit
+
+        return run_submit(args, settings)
     if args.command == "compact":
         from lakeconsole.commands.compact import run_compact
 

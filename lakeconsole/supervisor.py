@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakeconsole.config import Settings, metrics_address
+from lakeconsole.config import HEADLESS_METRICS_ADDR, Settings, metrics_address
 from lakeconsole.errors import describe
 from lakeconsole.headless import _on_stop_signals, banner
 from lakeconsole.ingest.embedded import EmbeddedNATS, _die_with_parent
@@ -95,6 +95,16 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def _how(code: int) -> str:
+    """`signal SIGKILL` or `exit code 1`."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:
+        return f"signal {-code}"
+
+
 def exit_code(returncode: int | None) -> int:
     """A child's exit status as ours: killed by a signal (negative) or unknown is 1."""
     return returncode if returncode is not None and returncode >= 0 else 1
@@ -151,6 +161,9 @@ class Supervisor:
         finally:
             if feed is not None:
                 await _cancel(feed)
+            for child in self.children:  # only after a failure: a stop reaped them all
+                if child.proc is not None and child.pid is not None:
+                    child.proc.terminate()
             if self.server is not None:
                 await asyncio.to_thread(self.server.stop)
 
@@ -166,8 +179,6 @@ class Supervisor:
             print(text, file=sys.stderr, flush=True)
 
     def _metrics_line(self) -> str:
-        from lakeconsole.config import HEADLESS_METRICS_ADDR
-
         address = metrics_address(self.settings.metrics.addr, HEADLESS_METRICS_ADDR)
         if address is None:
             return "off"
@@ -197,7 +208,7 @@ class Supervisor:
         if child.proc is None or child.proc.poll() is None:
             return
         code = child.proc.returncode
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = _how(code)
         if code == USAGE_EXIT:
             log.error("ingest process %d (pid %d) failed with %s: a configuration error; "
                       "stopping all", child.index, child.proc.pid, how)

@@ -49,10 +49,6 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
     if not jobs:
         print("nothing to compact: no Bronze data matches", file=sys.stderr)
         return 0
-    if getattr(args, "submit", False):  # queue for `lakeconsole worker`s instead
-        from lakeconsole.commands.submit import run_submit
-
-        return run_submit(args, settings, jobs)
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     started = time.perf_counter()
     results = compactor.compact_many(jobs, progress=bar, workers=args.workers, force=args.force)

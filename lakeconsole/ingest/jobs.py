@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATSClient
@@ -56,6 +57,7 @@ DUPLICATE_WINDOW_S = 120.0  # a job id published twice within this is stored onc
 # kill it mid-job. Unset in production; documented in docs/design.md §5.
 DELAY_ENV = "LAKECONSOLE_JOB_DELAY_S"
 RETRY_DELAY_MAX_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
 
 RunJob = Callable[["CompactionJob", bool, threading.Event], CompactionResult]
 
@@ -307,3 +309,56 @@ class JobWorker:
         except (nats.errors.Error, TimeoutError) as exc:
             log.warning("could not publish the result of %s: %s", report.result.key,
                         describe(exc))
+
+
+# -- a request from the command line ------------------------------------------------------
+
+
+async def request(url: str, specs: Sequence[JobSpec], ack_wait_s: float, max_deliver: int,
+                  on_final: Callable[[JobReport], None] | None = None) -> int:
+    """Queue `specs`; with `on_final`, also wait for each job's first final report.
+
+    Listens before queuing, so no result is missed. Returns how many jobs were stored.
+    """
+    try:
+        nc = await nats.connect(url, connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=False,
+                                name="lakeconsole-submit")
+    except (OSError, nats.errors.Error, TimeoutError) as exc:
+        raise IngestError(f"cannot reach NATS at {url}: {exc!r}") from None
+    try:
+        js = nc.jetstream()
+        await ensure_queue(js, ack_wait_s, max_deliver)
+        finals: asyncio.Queue[JobReport] = asyncio.Queue()
+        ids = {spec.id for spec in specs}
+        if on_final is not None:
+            await nc.subscribe(RESULTS, cb=_collector(ids, finals))
+            await nc.flush()
+        stored = await submit(js, specs)
+        if on_final is not None:
+            await _await_finals(finals, ids, on_final)
+        return stored
+    finally:
+        await nc.close()
+
+
+def _collector(ids: set[str], finals: asyncio.Queue[JobReport]
+               ) -> Callable[[Msg], Awaitable[None]]:
+    async def on_message(msg: Msg) -> None:
+        try:
+            report = JobReport.from_bytes(msg.data)
+        except IngestError:
+            return
+        if report.job in ids and report.final:
+            finals.put_nowait(report)
+
+    return on_message
+
+
+async def _await_finals(finals: asyncio.Queue[JobReport], ids: set[str],
+                        on_final: Callable[[JobReport], None]) -> None:
+    waiting = set(ids)
+    while waiting:
+        report = await finals.get()
+        if report.job in waiting:  # a redelivered job reported twice: the first counts
+            waiting.discard(report.job)
+            on_final(report)

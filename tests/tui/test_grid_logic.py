@@ -19,7 +19,7 @@ from lakeconsole.tui.tableview import (
     frozen_columns,
     row_text,
 )
-from lakeconsole.tui.widgets.sql_editor import sql_highlights
+from lakeconsole.tui.widgets.sql_editor import SqlEditor, SqlTextArea
 
 NS = 1_795_789_865_123_456_789  # 2026-11-27 14:31:05.123456789 UTC
 RAW = pa.table({"ts_event_ns": [NS + 2, NS, NS + 1, None], "symbol": ["SPY", "QQQ", "spy", "IWM"],
@@ -103,13 +103,20 @@ def test_completion_candidates() -> None:
                                                  ("DESC", "keyword"), ("DESCRIBE", "keyword")]
 
 
-def test_sql_highlights_by_bytes() -> None:
-    """Keywords, strings, numbers, functions and comments, as byte offsets."""
-    line = "SELECT epoch_ns(x), 'é' FROM t -- note"
-    spans = {line.encode()[a:b].decode(): kind for a, b, kind in sql_highlights(line)
-             if b is not None}
-    assert spans == {"SELECT": "keyword", "epoch_ns": "function", "'é'": "string",
-                     "FROM": "keyword", "-- note": "comment"}
+async def test_the_editor_highlights_sql_with_tree_sitter() -> None:
+    """textual[syntax] is a dependency: the editor's SQL is parsed, keywords highlighted."""
+    from textual.app import App, ComposeResult
+
+    class EditorApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield SqlEditor("SELECT price FROM silver_stocks_trades -- note")
+
+    async with EditorApp().run_test() as pilot:
+        editor = pilot.app.query_one(SqlTextArea)
+        line = editor.document.lines[0].encode()
+        names = {line[a:b].decode(): name for a, b, name in editor._highlights[0]
+                 if b is not None}
+        assert names.get("SELECT") == "keyword" and names.get("FROM") == "keyword"
 
 
 def test_grid_and_editor_keys_are_widget_bindings() -> None:
@@ -120,7 +127,7 @@ def test_grid_and_editor_keys_are_widget_bindings() -> None:
     from lakeconsole.tui.keys import bindings, check_keymap
     from lakeconsole.tui.palette import palette_entries
     from lakeconsole.tui.widgets.results import ResultTable
-    from lakeconsole.tui.widgets.sql_editor import SqlTextArea
+    from lakeconsole.tui.widgets.sql_editor import SqlEditor, SqlTextArea
 
     app_ids = {b.id for b in bindings() if isinstance(b, Binding)}
     table_ids = {b.id: b.key for b in ResultTable.BINDINGS if isinstance(b, Binding)}

@@ -10,7 +10,8 @@ from textual.pilot import Pilot
 
 from lakeconsole.contract.schemas import by_name
 from lakeconsole.tui.widgets.query import QueryPanel
-from lakeconsole.tui.widgets.sql_editor import SqlTextArea
+from lakeconsole.tui.widgets.sql_editor import CompletionList, SqlTextArea
+from tests.tui.helpers import until
 from tests.tui.test_snapshots import SIZES, START_NS, frozen_app, without_toasts
 
 MBP10 = by_name("futures.mbp10")
@@ -82,10 +83,12 @@ def test_sql_completion(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await pilot.press("slash")
         editor = pilot.app.query_one(SqlTextArea)
+        editor.cursor_blink = False  # a blinking cursor would make the snapshot flaky
         editor.text = "SELECT count(*) AS n, 'x' FROM silver_options_greeks\nWHERE "
         editor.move_cursor(editor.document.end)
         await pilot.press(*"silver_options_greeks.de")
-        await pilot.pause(0.3)
+        popup = pilot.app.query_one(CompletionList)
+        await until(pilot, lambda: popup.display and popup.option_count == 1)
         await without_toasts(pilot)
 
     assert snap_compare(frozen_app(), terminal_size=size, run_before=run_before)

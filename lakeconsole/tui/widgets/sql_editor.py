@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -16,45 +15,9 @@ from textual.widgets.option_list import Option
 
 from lakeconsole.query.views import view_columns
 from lakeconsole.tui import history, keys
-from lakeconsole.tui.completion import KEYWORDS, Candidate, candidates, word_before
+from lakeconsole.tui.completion import Candidate, candidates, word_before
 
 AUTO_PREFIX = 2  # letters typed before the completion offers itself unasked
-_SQL_WORDS = {w for k in KEYWORDS for w in k.split()} | {
-    "INSERT", "INTO", "VALUES", "UPDATE", "DELETE", "CREATE", "VIEW", "TABLE", "DROP", "OVER",
-    "PARTITION", "CAST", "TRUE", "FALSE", "NULL", "IS", "FULL", "RIGHT", "INNER", "OUTER",
-    "CROSS", "USING", "OFFSET", "EXCEPT", "INTERSECT", "QUALIFY", "FILTER", "WINDOW",
-    "ROWS", "RANGE", "EXPLAIN", "ANALYZE", "SUMMARIZE", "PIVOT", "UNPIVOT", "ALL", "ANY",
-}
-_TOKENS = re.compile(
-    r"(?P<comment>--.*$)|(?P<string>'(?:[^']|'')*'?)|(?P<ident>\"(?:[^\"]|\"\")*\"?)"
-    r"|(?P<number>\b\d+(?:\.\d*)?(?:e[+-]?\d+)?\b)|(?P<word>\b[A-Za-z_][A-Za-z0-9_]*\b)"
-    r"|(?P<operator>[-+*/%<>=!|]+)")
-
-
-def sql_highlights(line: str) -> list[tuple[int, int | None, str]]:
-    """Highlights of one line of SQL as TextArea wants them: (start byte, end byte, name).
-
-    Used when tree-sitter (textual[syntax]) is not installed; it highlights better.
-    """
-    found: list[tuple[int, int | None, str]] = []
-    for match in _TOKENS.finditer(line):
-        kind = match.lastgroup or ""
-        if kind == "word":
-            word = match.group()
-            rest = line[match.end():].lstrip()
-            if word.upper() in _SQL_WORDS:
-                kind = "keyword"
-            elif rest.startswith("("):
-                kind = "function"
-            else:
-                continue
-        elif kind == "ident":
-            kind = "string.special"
-        start = len(line[:match.start()].encode())
-        found.append((start, start + len(match.group().encode()), kind))
-    return found
-
-
 class CompletionList(OptionList):
     """The completion popup: drawn over the editor, below the cursor."""
 
@@ -69,7 +32,7 @@ class CompletionList(OptionList):
 
 
 class SqlTextArea(TextArea):
-    """A TextArea for SQL: highlighting without tree-sitter, completion, history keys."""
+    """A TextArea for SQL: tree-sitter highlighting, completion, history keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = keys.widget_bindings(keys.EDITOR)
 
@@ -86,16 +49,6 @@ class SqlTextArea(TextArea):
         """The completion popup beside this editor."""
         assert self.parent is not None
         return self.parent.query_one(CompletionList)
-
-    def _build_highlight_map(self) -> None:
-        """With tree-sitter, Textual's own highlighting; without it, SQL tokens by regex."""
-        if self._highlight_query is not None or self.language != "sql":
-            super()._build_highlight_map()
-            return
-        self._line_cache.clear()
-        self._highlights.clear()
-        for row, line in enumerate(self.document.lines):
-            self._highlights[row].extend(sql_highlights(line))
 
     # -- completion --------------------------------------------------------------------
 
