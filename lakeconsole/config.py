@@ -152,6 +152,21 @@ class SilverSettings:
 
 
 @dataclass(frozen=True)
+class IcebergSettings:
+    """Silver registered as Apache Iceberg tables (lakeconsole.iceberg): off unless asked."""
+
+    enabled: bool = False
+    catalog: str = "sql"  # "sql": embedded SQLite file; "rest": a REST catalog at `uri`
+    uri: str = ""  # sql: a SQLAlchemy URL (default: sqlite at catalog_path); rest: http(s)://
+    warehouse: str = ""  # rest: the catalog's warehouse name, if it wants one
+    credential: str = ""  # rest: client_id:secret (OAuth2), if the catalog wants one
+    token: str = ""  # rest: a bearer token, if the catalog wants one
+    catalog_path: str = ""  # sql: SQLite file; "" = {root}/_iceberg/catalog.db on a local lake
+    keep_snapshots: int = 10  # newest snapshots of a table always kept
+    keep_hours: float = 24.0  # older snapshots kept this long, then expired
+
+
+@dataclass(frozen=True)
 class QuarantineSettings:
     """How long quarantined input is kept for someone to look at."""
 
@@ -204,6 +219,7 @@ class Settings:
     parquet: ParquetSettings = field(default_factory=ParquetSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
     quarantine: QuarantineSettings = field(default_factory=QuarantineSettings)
+    iceberg: IcebergSettings = field(default_factory=IcebergSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"
@@ -388,6 +404,24 @@ def _validate(s: Settings, source: str) -> None:
             raise ConfigError(f"{source}: key '{key}' {why}")
     _validate_event_dates(s.ingest, source)
     _validate_metrics(s.metrics, source)
+    _validate_iceberg(s, source)
+
+
+def _validate_iceberg(s: Settings, source: str) -> None:
+    ice = s.iceberg
+    checks = [
+        (ice.catalog in ("sql", "rest"), "iceberg.catalog", "must be 'sql' or 'rest'"),
+        (ice.catalog != "rest" or bool(ice.uri), "iceberg.uri",
+         "is required when iceberg.catalog is 'rest'"),
+        (not ice.enabled or ice.catalog != "sql" or not s.storage.is_s3 or bool(
+            ice.catalog_path or ice.uri), "iceberg.catalog_path",
+         "is required for the sql catalog of an S3 lake (a local SQLite file)"),
+        (ice.keep_snapshots >= 1, "iceberg.keep_snapshots", "must be >= 1"),
+        (ice.keep_hours >= 0, "iceberg.keep_hours", "must be >= 0"),
+    ]
+    for ok, key, why in checks:
+        if not ok:
+            raise ConfigError(f"{source}: key '{key}' {why}")
 
 
 def _validate_metrics(metrics: MetricsSettings, source: str) -> None:

@@ -43,7 +43,7 @@ async def _main(settings: Settings, concurrency: int) -> int:
     compactor = SilverCompactor(storage, settings)
     silver = settings.silver
     options = jobs.WorkerOptions(silver.job_ack_wait_s, silver.job_max_deliver,
-                                 delay_s=jobs.delay_from_env())
+                                 delay_s=jobs.delay_from_env(), lease_ttl_s=silver.lease_ttl_s)
     bus = NATSBus(name="lakeconsole-worker")
     workers: list[jobs.JobWorker] = []
     stopping = asyncio.Event()

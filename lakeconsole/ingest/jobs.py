@@ -200,6 +200,13 @@ class WorkerOptions:
     max_tries: int
     name: str = field(default_factory=worker_name)
     delay_s: float = 0.0  # test-only, from DELAY_ENV
+    lease_ttl_s: float = 900.0
+
+    @property
+    def busy_delay_s(self) -> float:
+        """Wait before retrying a `busy` job: its tries then span the lease TTL, so a
+        lease whose holder died on another host has expired by the last try."""
+        return max(1.0, self.lease_ttl_s / max(1, self.max_tries - 1))
 
 
 def delay_from_env() -> float:
@@ -235,7 +242,11 @@ class JobWorker:
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:
-                    await self.handle(msg)
+                    try:
+                        await self.handle(msg)
+                    except Exception as exc:  # an ack lost to a reconnect…: redelivered later
+                        log.warning("job %s not settled: %s", msg.metadata.sequence.stream,
+                                    describe(exc))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -295,6 +306,8 @@ class JobWorker:
             await msg.ack_sync()
         elif terminated:
             await msg.term()
+        elif result.status == "busy":
+            await msg.nak(delay=self.options.busy_delay_s)
         else:
             await msg.nak(delay=min(RETRY_DELAY_MAX_S, 2.0 ** (attempt - 1)))
 

@@ -119,24 +119,24 @@ class LakeConsoleApp(App[int]):
         """Header, four tabs, status line, footer."""
         yield Header()
         with TabbedContent(id="tabs", initial="dashboard"):
-            with TabPane("Dashboard [1]", id="dashboard"):
+            with TabPane("1 Dashboard", id="dashboard"):
                 yield DatasetTable(id="datasets")
                 yield RatePanel(id="rate")
                 yield FlushLog(id="flush-log")
-            with TabPane("Partitions [2]", id="partitions"):
+            with TabPane("2 Partitions", id="partitions"):
                 loader = self.service.catalog if self.service is not None else None
                 describer = self.service.describe_file if self.service is not None else None
                 yield PartitionBrowser(loader, describer, id="browser")
                 yield Label("enter: fill Compact and Query   ←/→: close/open   esc: up   "
                             "r: refresh", id="tree-hint", markup=False)
-            with TabPane("Compact [3]", id="compact"):
+            with TabPane("3 Compact", id="compact"):
                 yield CompactionPanel(id="compaction")
-            with TabPane("Query [4]", id="query"):
+            with TabPane("4 Query", id="query"):
                 yield QueryPanel(id="query-panel")
-            with TabPane("Health [5]", id="health"):
+            with TabPane("5 Health", id="health"):
                 coverage = self.service.coverage if self.service is not None else None
                 yield HealthPanel(coverage, self.clock, id="health-panel")
-            with TabPane("Quarantine [6]", id="quarantine"):
+            with TabPane("6 Quarantine", id="quarantine"):
                 service = self.service
                 yield QuarantinePanel(service.quarantine if service else None,
                                       service.replay if service else None, id="quarantine-panel")

@@ -28,6 +28,7 @@ from lakeconsole.lake import partitioning
 from lakeconsole.lake.batch_writer import PartitionedWriter
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver import layout
+from lakeconsole.silver.lease import Lease
 from tests.conftest import s3_options
 
 pytestmark = pytest.mark.slow
@@ -290,3 +291,60 @@ async def test_a_poison_job_is_terminated_after_its_tries_and_reported(
     assert await queue_empty(nats_url) == (0, 0)
     text = worker_log.read_text()
     assert "try 3/3 terminated" in text and "will retry" in text
+
+
+async def test_a_busy_partition_is_retried_after_the_busy_delay_then_completes(
+    tmp_path: Path, nats_url: str, s3_endpoint: str, s3_bucket: str,
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    storage = Storage(f"s3://{s3_bucket}/lake", s3_options(s3_endpoint))
+    write_bronze(storage, ["SPY"])
+    cfg = config(tmp_path, s3_bucket, s3_endpoint, max_deliver=3)
+    cfg.write_text(cfg.read_text() + "lease_ttl_s = 10.0\n")  # busy retry: 10 / (3 - 1) = 5 s
+    lease = Lease(storage, f"{layout.date_dir(TRADES, 'SPY', DAY)}/{layout.LOCK_NAME}", 60)
+    assert lease.acquire() is None  # a live run of this partition (this test process)
+    start_worker(tmp_path, "w", cfg, nats_url, children)
+    nc, reports = await listen(nats_url)
+    try:
+        spec = jobs.JobSpec("stocks.trades", "SPY", DAY, request="busy")
+        assert await jobs.submit(nc.jetstream(), [spec]) == 1
+        await until(lambda: len(reports.items) >= 1, 60, "first try")
+        first_at = time.monotonic()
+        lease.release()
+        await until(lambda: len(reports.finals()) >= 1, 60, "second try")
+        waited = time.monotonic() - first_at
+    finally:
+        await nc.close()
+    tries = [(r.attempt, r.result.status, r.final) for r in reports.items]
+    assert tries == [(1, "busy", False), (2, "ok", True)]
+    assert waited >= 3.0, f"retried after {waited:.1f} s, before the busy delay"
+    assert_silver_exact(storage, ["SPY"])
+
+
+async def test_sigterm_gives_the_current_job_back_and_another_worker_completes_it(
+    tmp_path: Path, nats_url: str, s3_endpoint: str, s3_bucket: str,
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    storage = Storage(f"s3://{s3_bucket}/lake", s3_options(s3_endpoint))
+    write_bronze(storage, ["SPY"])
+    cfg = config(tmp_path, s3_bucket, s3_endpoint)
+    slow, slow_log = start_worker(tmp_path, "slow", cfg, nats_url, children, delay=60)
+    nc, reports = await listen(nats_url)
+    try:
+        js = nc.jetstream()
+        assert await jobs.submit(js, [jobs.JobSpec("stocks.trades", "SPY", DAY)]) == 1
+        deadline = time.monotonic() + 30
+        while (await jobs.queue_depth(js)) != (0, 1):
+            assert time.monotonic() < deadline, slow_log.read_text()
+            await asyncio.sleep(0.2)
+        slow.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(slow.wait, 30) == 0, slow_log.read_text()
+        assert reports.items == []  # given back untried: no report
+        start_worker(tmp_path, "fast", cfg, nats_url, children)
+        await until(lambda: len(reports.finals()) >= 1, 60, "completed by the other worker")
+    finally:
+        await nc.close()
+    (final,) = reports.items
+    assert final.result.status == "ok" and final.attempt == 2
+    assert "stopped" in slow_log.read_text()
+    assert_silver_exact(storage, ["SPY"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import re
 import signal
 import socket
@@ -17,11 +20,12 @@ import msgspec
 import nats
 import pytest
 
-from lakeconsole.children import child_metrics
+from lakeconsole.children import child_metrics, label_child_logs
 from lakeconsole.cli import main
 from lakeconsole.config import load_settings
 from lakeconsole.contract.schemas import DATASETS
 from lakeconsole.demo.feed import DemoFeed
+from lakeconsole.ops.logs import setup_logging
 from tests.ingest.helpers import BASE_NS, encode, publish, read_tier, trade, wait_for
 from tests.ingest.processes import alive, lakeconsole, servers_on, wait_for_line
 
@@ -254,3 +258,25 @@ async def test_child_configuration_error_stops_all_with_2(tmp_path: Path, nats_u
     assert code == 2, text
     assert "ingest process 1" in text and "configuration error; stopping all" in text
     assert "restarted" not in text
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_child_log_lines_carry_the_process_index(fmt: str) -> None:
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    setup_logging(fmt, "info", out)
+    try:
+        label_child_logs(3, fmt)
+        logging.getLogger("lakeconsole.test").info("stopped cleanly")
+    finally:  # give pytest its handlers and level back
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    line = out.getvalue().strip()
+    if fmt == "json":
+        assert json.loads(line)["proc"] == 3
+    else:
+        assert line.endswith("INFO    [p3] lakeconsole.test: stopped cleanly")

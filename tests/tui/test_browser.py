@@ -121,7 +121,7 @@ def test_the_console_in_chromium(served: str, tmp_path: Path) -> None:
             page.wait_for_selector("body.-first-byte", timeout=90_000)
             poll(page, lambda: "stocks.trades" in screen.text(), 90, "no dataset names")
             text = screen.text()
-            for name in ("stocks.quotes", "futures.mbp10", "levels.signals", "Dashboard [1]"):
+            for name in ("stocks.quotes", "futures.mbp10", "levels.signals", "1 Dashboard"):
                 assert name in text
             page.screenshot(path=str(tmp_path / "dashboard.png"))
             assert canvas_drawn(page)
