@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prune(sub)
     _add_serve(sub)
     _add_coverage(sub)
+    _add_iceberg(sub)
     return parser
 
 
@@ -139,6 +140,15 @@ def _add_coverage(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per hour")
 
 
+def _add_iceberg(sub: Any) -> None:
+    p = sub.add_parser("iceberg", help="Silver as Apache Iceberg tables ([iceberg] enabled)")
+    actions = p.add_subparsers(dest="iceberg_command", metavar="ACTION", required=True)
+    s = actions.add_parser("sync", help="commit what the Silver manifests name; expire; tidy")
+    _add_common(s, sub=True)
+    s.add_argument("--dataset", metavar="NAME", help="one dataset, e.g. stocks.trades")
+    s.add_argument("--json", action="store_true", help="one JSON result per line")
+
+
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve the console to a browser (textual-serve)")
     _add_common(p, sub=True)
@@ -217,6 +227,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from lakeconsole.commands.coverage import run_coverage
 
         return run_coverage(args, settings)
+    if args.command == "iceberg":
+        from lakeconsole.commands.iceberg import run_iceberg
+
+        return run_iceberg(args, settings)
     if args.processes > 1 and not args.headless:
         raise ConfigError("--processes needs --headless")
     if args.headless and args.processes > 1 and args.child is None:

@@ -163,7 +163,7 @@ class IcebergSettings:
     token: str = ""  # rest: a bearer token, if the catalog wants one
     catalog_path: str = ""  # sql: SQLite file; "" = {root}/_iceberg/catalog.db on a local lake
     keep_snapshots: int = 10  # newest snapshots of a table always kept
-    keep_hours: float = 24.0  # older snapshots kept this long, then expired
+    keep_hours: float = 1.0  # older snapshots kept this long (commit cost grows with them)
 
 
 @dataclass(frozen=True)

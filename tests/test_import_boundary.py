@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The domain core: the data contract, the lake's files, Silver, queries, and what they share.
 CORE_PREFIXES = (
     "lakeconsole.contract", "lakeconsole.lake", "lakeconsole.silver", "lakeconsole.query",
-    "lakeconsole.ledger",
+    "lakeconsole.ledger", "lakeconsole.iceberg",
     "lakeconsole.events", "lakeconsole.config", "lakeconsole.errors",
 )
 

@@ -62,7 +62,8 @@ def run_compact(args: argparse.Namespace, settings: Settings) -> int:
 def _line(r: CompactionResult) -> str:
     text = f"{r.status:<9} {r.key}"
     if r.status == "ok" and r.unchanged:
-        return f"{text}  unchanged (generation {r.generation}, {r.silver_rows or 0:,} rows)"
+        return (f"{text}  unchanged (generation {r.generation}, {r.silver_rows or 0:,} rows)"
+                f"{_iceberg(r)}")
     if r.status in ("ok", "empty"):
         text += (f"  rows {r.rows_read:,} → {r.rows_written:,} "
                  f"(-{r.duplicates_removed:,} duplicates)  {r.files_read} → "
@@ -71,7 +72,12 @@ def _line(r: CompactionResult) -> str:
         text += f"\n          quarantined {q.path}: {q.reason}"
     if r.error:
         text += f"  {r.error}"
-    return text
+    return text + _iceberg(r)
+
+
+def _iceberg(r: CompactionResult) -> str:
+    """The Iceberg commit's outcome ([iceberg] enabled), unless there was nothing to do."""
+    return "" if r.iceberg in (None, "already current") else f"  iceberg: {r.iceberg}"
 
 
 def _summary(results: list[CompactionResult], seconds: float) -> str:

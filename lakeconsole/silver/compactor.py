@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +31,9 @@ from lakeconsole.silver.chunks import plan_chunks, write_chunks
 from lakeconsole.silver.lease import Lease
 from lakeconsole.silver.params import CompactionParams
 from lakeconsole.silver.result import CompactionResult, QuarantinedFile, Status
+
+if TYPE_CHECKING:
+    from lakeconsole.iceberg.hook import IcebergHook
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class SilverCompactor:
         params: Settings | SilverSettings | CompactionParams | None = None,
     ) -> None:
         self.storage = storage
+        self.iceberg = _iceberg_hook(storage, params)  # None unless [iceberg] enabled
         if params is None:
             params = CompactionParams()
         elif not isinstance(params, CompactionParams):
@@ -170,8 +174,9 @@ class SilverCompactor:
         try:
             # Every run, even one with nothing to compact, clears what crashed runs left.
             current = layout.read_manifest(self.storage, ds, job.value, job.date)
-            layout.tidy(self.storage, ds, job.value, job.date, current)
-            return self._compact(ds, job, current, lease, force, cancel)
+            keep = self.iceberg.keep(ds, job.value, job.date) if self.iceberg else frozenset()
+            layout.tidy(self.storage, ds, job.value, job.date, current, keep)
+            return self._compact(ds, job, current, lease, force, cancel, keep)
         finally:
             lease.release()
 
@@ -183,12 +188,14 @@ class SilverCompactor:
         lease: Lease,
         force: bool,
         cancel: threading.Event | None,
+        keep: frozenset[str] = frozenset(),
     ) -> Fields:
         files = bronze_input.list_files(self.storage, ds, job.value, job.date)
         if not files:
             return {"status": "empty"}
         if current and not force and current.bronze_fingerprint == bronze_input.fingerprint(files):
-            return _unchanged(current)
+            # A crash after the last switch may have skipped its commit: heal it here.
+            return {**_unchanged(current), **self._commit_iceberg(ds, job, current)}
         carried = self._pruned_silver(ds, job, current)
         rows, good, moved = self._read_sorted(ds, [*files, *carried])
         lease.renew()  # reading a large partition is the long step: keep the lease fresh
@@ -200,12 +207,25 @@ class SilverCompactor:
         _check_cancel(cancel)
         bronze = [f for f in good if f not in carried]
         manifest = self._publish(ds, job, kept, _rows_per_file(self.params, rows, good),
-                                 bronze, current, lease, cancel)
+                                 bronze, current, lease, cancel, keep)
         self._record_feeds(ds, job, kept, manifest, bronze)
+        iceberg = self._commit_iceberg(ds, job, manifest)
         written = sum(f.bytes for f in manifest.files)
         return {**stats, "status": "ok", "generation": manifest.generation,
                 "files_written": len(manifest.files), "bytes_written": written,
-                "silver_rows": manifest.rows}
+                "silver_rows": manifest.rows, **iceberg}
+
+    def _commit_iceberg(self, ds: Dataset, job: CompactionJob, manifest: layout.Manifest
+                        ) -> Fields:
+        """With Iceberg on, make the table follow the manifest (the source of truth).
+
+        After the switch and never failing the job: a failed commit is reported in the
+        result, the table stays at its previous snapshot, and the next run or
+        `lakeconsole iceberg sync` commits it.
+        """
+        if self.iceberg is None:
+            return {}
+        return {"iceberg": self.iceberg.publish(ds, manifest, job.value, job.date)}
 
     def _record_feeds(
         self, ds: Dataset, job: CompactionJob, kept: pa.Table, manifest: layout.Manifest,
@@ -268,11 +288,14 @@ class SilverCompactor:
         current: layout.Manifest | None,
         lease: Lease,
         cancel: threading.Event | None,
+        keep: frozenset[str] = frozenset(),
     ) -> layout.Manifest:
         """Write the generation under hidden names, switch to it, delete the old one."""
-        # After the tidy, the current files are the only visible ones: avoid their numbers.
-        chunks = plan_chunks(kept, job.date, rows_per_file, layout.sequences_in_use(current))
         base = layout.date_dir(ds, job.value, job.date)
+        # After the tidy, the current files (and those Iceberg snapshots keep) are the
+        # only visible ones: avoid their numbers, never overwrite a file a snapshot names.
+        used = layout.sequences_in_use(current, [p[len(base) + 1:] for p in keep])
+        chunks = plan_chunks(kept, job.date, rows_per_file, used)
         run = lease.owner
         try:
             written = write_chunks(self.storage, ds, base, kept, chunks, self.params, run)
@@ -283,19 +306,22 @@ class SilverCompactor:
                 kept.num_rows, bronze_input.fingerprint(bronze_files))
             layout.switch(self.storage, ds, manifest, run, self.params.threads)
         except BaseException:
-            self._clean_up(ds, job, lease, run)
+            self._clean_up(ds, job, lease, run, keep)
             raise
-        layout.tidy(self.storage, ds, job.value, job.date, manifest)
+        layout.tidy(self.storage, ds, job.value, job.date, manifest, keep)
         return manifest
 
-    def _clean_up(self, ds: Dataset, job: CompactionJob, lease: Lease, run: str) -> None:
+    def _clean_up(
+        self, ds: Dataset, job: CompactionJob, lease: Lease, run: str,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
         """After a failure, remove what this run wrote; never hides the failure itself."""
         try:
             if lease.still_held():
                 # Re-read: a failed manifest write may still have landed (an S3 PUT whose
                 # answer was lost); whichever generation is current is the one to keep.
                 now = layout.read_manifest(self.storage, ds, job.value, job.date)
-                layout.tidy(self.storage, ds, job.value, job.date, now)
+                layout.tidy(self.storage, ds, job.value, job.date, now, keep)
             else:  # someone broke our lease: everything but our pending files is theirs
                 layout.discard(self.storage, ds, job.value, job.date, run)
         except Exception:
@@ -313,6 +339,17 @@ class SilverCompactor:
         if not lease.still_held() or _generation(now) != _generation(current):
             raise _Stop("busy", f"{job.key} was compacted by another process meanwhile; "
                                 "this run's files were discarded")
+
+
+def _iceberg_hook(
+    storage: Storage, params: Settings | SilverSettings | CompactionParams | None
+) -> IcebergHook | None:
+    """The Iceberg hook when the whole Settings enable it; pyiceberg is imported only then."""
+    if not isinstance(params, Settings) or not params.iceberg.enabled:
+        return None
+    from lakeconsole.iceberg.hook import IcebergHook
+
+    return IcebergHook(storage, params)
 
 
 def _bronze(name: str) -> Dataset:

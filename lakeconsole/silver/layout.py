@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -165,13 +166,18 @@ def free_sequences(taken: set[int], count: int) -> int:
         start = max(clash) + 1
 
 
-def sequences_in_use(manifest: Manifest | None) -> dict[int, set[int]]:
-    """Sequence numbers of the manifest's files by hour: a new generation avoids them."""
+def sequences_in_use(
+    manifest: Manifest | None, kept: Iterable[str] = ()
+) -> dict[int, set[int]]:
+    """Sequence numbers of the manifest's files (and of `kept` paths relative to the date
+    directory: files old Iceberg snapshots still use) by hour: a new generation avoids them."""
     used: dict[int, set[int]] = {}
-    for f in manifest.files if manifest else ():
-        sequence = sequence_of(f.path.rsplit("/", 1)[-1])
-        if sequence is not None:
-            used.setdefault(f.hour, set()).add(sequence)
+    paths = [f.path for f in manifest.files] if manifest else []
+    for path in [*paths, *kept]:
+        hour, _, name = path.rpartition("/")
+        sequence = sequence_of(name)
+        if sequence is not None and hour.startswith("hour="):
+            used.setdefault(int(hour.removeprefix("hour=")), set()).add(sequence)
     return used
 
 
@@ -197,16 +203,20 @@ def switch(
 
 
 def tidy(
-    storage: Storage, dataset: Dataset, value: str, day: str, manifest: Manifest | None
+    storage: Storage, dataset: Dataset, value: str, day: str, manifest: Manifest | None,
+    keep: Collection[str] = (),
 ) -> list[str]:
     """Delete the date's files that `manifest` does not name; only the lease holder may.
 
     That is every `.parquet` file (old or crashed generations: a glob would read them)
     and the pending and temp files of hour directories (which may be a running job's,
-    hence the lease). Returns the deleted paths.
+    hence the lease). `keep` (lake-relative) spares files that unexpired Iceberg snapshots
+    reference: with Iceberg on, the glob may read them, the table and the manifest do not.
+    Returns the deleted paths.
     """
     base = date_dir(dataset, value, day)
     named = {f"{base}/{f.path}" for f in manifest.files} if manifest else set()
+    named |= set(keep)
     doomed = [info.path for info in storage.files(base, hidden=True)
               if info.path not in named and _debris(info.path[len(base) + 1 :])]
     storage.delete(doomed)

@@ -43,6 +43,9 @@ class CompactionResult:
     silver_rows: int | None = None
     unchanged: bool = False
     error: str | None = None
+    # With [iceberg] enabled: the commit that followed the switch, or why it failed
+    # (Silver is right either way; `lakeconsole iceberg sync` heals the table).
+    iceberg: str | None = None
 
     def but(self, **changes: Any) -> CompactionResult:
         """A copy with some fields changed."""

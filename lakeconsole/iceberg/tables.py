@@ -1,0 +1,65 @@
+"""One Iceberg table per Silver dataset: schema from the contract, sort `ts_event_ns, seq`.
+
+Partitioned by identity on the partition key only. A Silver file carries its key value in
+a column (the registered file's own statistics give it: min == max), but not its date:
+the files' `ts_event_ns` min/max statistics prune a time range instead, which costs
+nothing (`ts_event_ns` is int64 nanoseconds, so Iceberg's day/hour transforms, which need
+a timestamp type, do not apply without changing the contract's column type).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.transforms import IdentityTransform
+
+from lakeconsole.contract.schemas import Dataset
+from lakeconsole.iceberg.catalog import ICEBERG_DIR, lake_uri
+from lakeconsole.lake.storage import Storage
+
+NAMESPACE = "silver"
+
+
+def identifier(ds: Dataset) -> str:
+    """`silver.stocks_trades`: the table of a Silver dataset."""
+    return f"{NAMESPACE}.{ds.name.replace('.', '_')}"
+
+
+def location(storage: Storage, ds: Dataset) -> str:
+    """Where the table's metadata goes; its data files stay where Silver's layout puts them."""
+    return lake_uri(storage, f"{ICEBERG_DIR}/{NAMESPACE}/{ds.name.replace('.', '_')}")
+
+
+def ensure_table(catalog: Catalog, storage: Storage, ds: Dataset) -> Table:
+    """The dataset's table, created on first use (idempotent under races)."""
+    name = identifier(ds)
+    try:
+        return catalog.load_table(name)
+    except NoSuchTableError:
+        pass
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        catalog.create_namespace(NAMESPACE)
+    txn = catalog.create_table_transaction(name, ds.schema, location=location(storage, ds))
+    with txn.update_spec() as spec:
+        spec.add_identity(ds.partition_key)
+    with txn.update_sort_order() as order:
+        for column in ds.sort_columns:
+            order.asc(column, IdentityTransform())
+    # Silver files carry no Iceberg field ids: readers map columns by name.
+    mapping = txn.table_metadata.schema().name_mapping.model_dump_json()
+    # Snapshot isolation for overwrites: a commit replaces one date's files, which the
+    # partition's lease already protects; files other partitions added meanwhile are
+    # no conflict (serializable would refuse every concurrent commit of the table).
+    txn.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping,
+                        TableProperties.WRITE_UPDATE_ISOLATION_LEVEL: "snapshot"})
+    try:
+        txn.commit_transaction()
+    except Exception:
+        try:  # another worker created it meanwhile: theirs is the same table
+            return catalog.load_table(name)
+        except NoSuchTableError:
+            raise
+    return catalog.load_table(name)
