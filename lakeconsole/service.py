@@ -29,9 +29,9 @@ from lakeconsole.query import ROW_LIMIT
 from lakeconsole.silver.result import CompactionResult
 
 if TYPE_CHECKING:
+    from lakeconsole.lake.replays import ReplayResult
     from lakeconsole.ledger.coverage import HourCoverage
     from lakeconsole.query.catalog import CatalogNode
-    from lakeconsole.lake.replays import ReplayResult
     from lakeconsole.query.inspect import FileDetail
     from lakeconsole.query.quarantine import QuarantineView
 

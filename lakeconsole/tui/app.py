@@ -42,10 +42,10 @@ from lakeconsole.tui.tableview import display_table
 from lakeconsole.tui.themes import load_themes
 from lakeconsole.tui.widgets.compaction import CompactionPanel
 from lakeconsole.tui.widgets.dashboard import DatasetTable, RatePanel, StatusLine
+from lakeconsole.tui.widgets.file_detail import FileDetailPane
 from lakeconsole.tui.widgets.flushlog import FlushLog
 from lakeconsole.tui.widgets.footer import FittedFooter
 from lakeconsole.tui.widgets.health import HealthPanel
-from lakeconsole.tui.widgets.file_detail import FileDetailPane
 from lakeconsole.tui.widgets.partitions import PartitionBrowser, PartitionTree
 from lakeconsole.tui.widgets.quarantine import QuarantinePanel
 from lakeconsole.tui.widgets.query import QueryPanel, ReaderRequest, SqlRequest

@@ -127,7 +127,7 @@ def test_grid_and_editor_keys_are_widget_bindings() -> None:
     from lakeconsole.tui.keys import bindings, check_keymap
     from lakeconsole.tui.palette import palette_entries
     from lakeconsole.tui.widgets.results import ResultTable
-    from lakeconsole.tui.widgets.sql_editor import SqlEditor, SqlTextArea
+    from lakeconsole.tui.widgets.sql_editor import SqlTextArea
 
     app_ids = {b.id for b in bindings() if isinstance(b, Binding)}
     table_ids = {b.id: b.key for b in ResultTable.BINDINGS if isinstance(b, Binding)}
