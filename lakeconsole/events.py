@@ -112,6 +112,7 @@ class CompactionProgress:
     done: int
     total: int
     current: str
+    rows_read: int = 0  # Bronze rows read by the partitions done so far
     at: float = field(default_factory=_now)
 
 

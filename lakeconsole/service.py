@@ -246,8 +246,13 @@ class Service:
         compactor = SilverCompactor(self.storage, self.settings)
         jobs = compactor.plan(date, schema, partition)
 
-        def progress(done: int, total: int, key: str) -> None:
-            self.emit(ev.CompactionProgress(done, total, key))
+        rows_read = 0
+
+        def progress(done: int, total: int, result: CompactionResult | None) -> None:
+            nonlocal rows_read  # called from one thread at a time: compact_many's loop
+            rows_read += result.rows_read if result else 0
+            self.emit(ev.CompactionProgress(done, total, result.key if result else "",
+                                            rows_read))
 
         results = compactor.compact_many(jobs, progress=progress, cancel=cancel)
         for result in results:

@@ -22,18 +22,21 @@ from lakeconsole.silver.result import CompactionResult
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal: `[#####.....] 5/10 stocks.trades/SPY/…`."""
+    """A one-line progress bar on a terminal: `[#####.....] 5/10 12,345 rows stocks.trades/…`."""
 
     def __init__(self, out: TextIO, width: int = 30) -> None:
         self.out = out
         self.width = width
         self._lock = threading.Lock()
+        self._rows = 0
 
-    def __call__(self, done: int, total: int, key: str) -> None:
+    def __call__(self, done: int, total: int, result: CompactionResult | None) -> None:
         filled = self.width * done // total if total else self.width
         bar = "#" * filled + "." * (self.width - filled)
+        key = result.key if result else ""
         with self._lock:
-            self.out.write(f"\r[{bar}] {done}/{total} {key[:60]:<60}")
+            self._rows += result.rows_read if result else 0
+            self.out.write(f"\r[{bar}] {done}/{total} {self._rows:,} rows {key[:50]:<50}")
             if done == total:
                 self.out.write("\n")
             self.out.flush()

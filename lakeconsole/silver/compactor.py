@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Fields = dict[str, Any]  # some fields of a CompactionResult, as one step found them
-Progress = Callable[[int, int, str], None]
+# (done, total, the result just finished or None at the start)
+Progress = Callable[[int, int, "CompactionResult | None"], None]
 
 
 @dataclass(frozen=True, order=True)
@@ -131,7 +132,7 @@ class SilverCompactor:
         """Run jobs in a bounded pool; results in job order; `cancel` skips the rest."""
         results: list[CompactionResult | None] = [None for _ in jobs]
         if progress:
-            progress(0, len(jobs), "")
+            progress(0, len(jobs), None)
         with ThreadPoolExecutor(max_workers=max(1, workers or self.params.workers)) as pool:
             futures = {pool.submit(self.run_job, job, force, cancel): i for i, job in
                        enumerate(jobs)}
@@ -139,7 +140,7 @@ class SilverCompactor:
                 i = futures[future]
                 results[i] = future.result()
                 if progress:
-                    progress(done, len(jobs), jobs[i].key)
+                    progress(done, len(jobs), results[i])
         return [r for r in results if r is not None]
 
     # -- one job -------------------------------------------------------------------------

@@ -225,7 +225,7 @@ class LakeConsoleApp(App[int]):
         self._show_health()
         if self.compacting:
             state = model.compaction_state()
-            self.query_one(CompactionPanel).show_progress(state.done, state.total, state.current)
+            self.query_one(CompactionPanel).show_progress(state)
         panel = self.query_one(CompactionPanel)
         panel.show_queue(model.queue, self.settings.silver.auto)
         panel.show_background(model.drain_background())

@@ -74,6 +74,7 @@ class CompactionState:
     total: int = 0
     current: str = ""
     results: list[CompactionResult] = field(default_factory=list)
+    rows_read: int = 0
 
 
 class ConsoleModel:
@@ -160,6 +161,7 @@ class ConsoleModel:
     def _progress(self, e: ev.CompactionProgress) -> None:
         self.compaction.done, self.compaction.total = e.done, e.total
         self.compaction.current = e.current
+        self.compaction.rows_read = e.rows_read
 
     def _finished(self, e: ev.CompactionFinished) -> None:
         if e.source:  # auto or a worker: not part of the run the Compact tab started
@@ -235,7 +237,7 @@ class ConsoleModel:
         """A copy of the compaction progress."""
         with self.lock:
             c = self.compaction
-            return CompactionState(c.done, c.total, c.current, list(c.results))
+            return CompactionState(c.done, c.total, c.current, list(c.results), c.rows_read)
 
     def rows(self) -> list[DatasetStats]:
         """A copy of every dataset's counters, in registry order."""

@@ -275,10 +275,12 @@ def test_pool_progress_and_cancel(lake: Storage) -> None:
     c = compactor(lake, workers=2)
     jobs = c.plan(DAY)
     assert [j.value for j in jobs] == ["IWM", "QQQ", "SPY"]
-    seen: list[tuple[int, int, str]] = []
-    results = c.compact_many(jobs, progress=lambda d, t, k: seen.append((d, t, k)))
+    seen: list[tuple[int, int, int]] = []
+    results = c.compact_many(
+        jobs, progress=lambda d, t, r: seen.append((d, t, r.rows_read if r else -1)))
     assert [r.status for r in results] == ["ok"] * 3
-    assert seen[0] == (0, 3, "") and seen[-1][:2] == (3, 3)
+    assert seen[0] == (0, 3, -1) and seen[-1][:2] == (3, 3)
+    assert sorted(rows for _, _, rows in seen[1:]) == [5, 5, 5]
     cancel = threading.Event()
     cancel.set()
     assert {r.status for r in c.compact_many(jobs, cancel=cancel)} == {"cancelled"}

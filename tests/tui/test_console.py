@@ -139,6 +139,7 @@ async def test_compaction_from_the_panel_writes_silver(tmp_path: Path, nats_url:
         assert lake_files(tmp_path / "lake", "silver")
         results = app.model.compaction_state().results
         assert sum(r.rows_written for r in results) == 30
+        assert app.model.compaction_state().rows_read == 30  # progress counts rows too
         assert "done" in text_of(panel.query_one("#compact-status", Label))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pyarrow as pa
 import pytest
 from textual.coordinate import Coordinate
@@ -94,10 +96,11 @@ async def test_ctrl_q_quits_even_from_a_text_field() -> None:
     async with app.run_test(size=SIZE) as pilot:
         quits = record_quits(app)
         date = app.query_one("#compact-date", Input)
+        before = date.value
         date.focus()
         await until(pilot, lambda: app.focused is date)
         await pilot.press("ctrl+q")
-        assert quits == ["quit"] and date.value == ""
+        assert quits == ["quit"] and date.value == before
 
 
 async def test_q_still_quits_but_types_in_a_field() -> None:
@@ -135,11 +138,14 @@ async def test_tab_keys_focus_the_main_widget() -> None:
 
 
 async def test_compact_without_a_date_puts_the_cursor_in_the_date() -> None:
-    """k on the Compact button with no date: the panel says so and the date field is focused."""
+    """The date starts at today (UTC); emptied, k says so and focuses the date field."""
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await until(pilot, lambda: app.focused is app.query_one("#compact-run", Button))
+        date = app.query_one("#compact-date", Input)
+        assert date.value == datetime.now(UTC).strftime("%Y-%m-%d")
+        date.value = ""
         await pilot.press("k")
         assert app.focused is app.query_one("#compact-date", Input)
         assert "enter a date" in text_of(app.query_one("#compact-status", Static))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -12,6 +14,7 @@ from lakeconsole.contract.schemas import bronze_datasets
 from lakeconsole.events import CompactionQueue
 from lakeconsole.silver.result import CompactionResult
 from lakeconsole.tui.format import human_bytes, human_count
+from lakeconsole.tui.model import CompactionState
 from lakeconsole.tui.widgets.keybutton import KeyButton
 
 
@@ -48,13 +51,18 @@ def format_queue(queue: CompactionQueue | None, auto: bool) -> Text:
     return text
 
 
+def _utc_today() -> str:
+    """Today's UTC date, the date Bronze is being written to now."""
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
 class CompactionPanel(Vertical):
     """Inputs for one compaction, its progress bar and its result lines."""
 
     def compose(self) -> ComposeResult:
         """Three inputs, three buttons, a progress bar and the results."""
         with Horizontal(classes="form"):
-            yield Input(placeholder="date YYYY-MM-DD", id="compact-date")
+            yield Input(_utc_today(), placeholder="date YYYY-MM-DD", id="compact-date")
             yield Input(placeholder="dataset (all)", id="compact-dataset",
                         suggester=SuggestFromList([d.name for d in bronze_datasets()]))
             yield Input(placeholder="partition value (all)", id="compact-partition")
@@ -63,7 +71,8 @@ class CompactionPanel(Vertical):
             yield KeyButton("Compact", "compact", id="compact-run")
             yield KeyButton("All schemas for date", "compact_all", id="compact-all")
             yield KeyButton("Cancel", "cancel_compaction", id="compact-cancel", variant="error")
-        yield ProgressBar(total=None, show_eta=False, id="compact-progress")
+        # A total from the start: with none, Textual animates an indeterminate bar while idle.
+        yield ProgressBar(total=1, show_eta=False, id="compact-progress")
         yield Label("idle", id="compact-status")
         yield Label("automatic compaction: off", id="compact-queue")
         yield RichLog(id="compact-results", wrap=False, markup=False, max_lines=5000)
@@ -94,11 +103,13 @@ class CompactionPanel(Vertical):
         bar.update(total=None, progress=0)
         self.query_one("#compact-status", Label).update(f"compacting {what} …")
 
-    def show_progress(self, done: int, total: int, current: str) -> None:
-        """Progress from CompactionProgress events."""
-        if total:
-            self.query_one(ProgressBar).update(total=total, progress=done)
-            self.query_one("#compact-status", Label).update(f"{done}/{total}  {current}")
+    def show_progress(self, state: CompactionState) -> None:
+        """Progress from CompactionProgress events: partitions done and Bronze rows read."""
+        if state.total:
+            self.query_one(ProgressBar).update(total=state.total, progress=state.done)
+            self.query_one("#compact-status", Label).update(
+                f"{state.done}/{state.total} partitions  {human_count(state.rows_read)} rows "
+                f"read  {state.current}")
 
     def show_results(self, results: list[CompactionResult], seconds: float) -> None:
         """The results of a finished run."""
