@@ -34,7 +34,7 @@ from lakeconsole.events import ErrorRaised
 from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui import keys
 from lakeconsole.tui.failures import one_line, where_of
-from lakeconsole.tui.format import zone_label
+from lakeconsole.tui.format import utc_day, zone_label
 from lakeconsole.tui.model import ConsoleModel
 from lakeconsole.tui.palette import LakeCommands
 from lakeconsole.tui.screens.help import HelpScreen
@@ -130,9 +130,9 @@ class LakeConsoleApp(App[int]):
                 yield Label("enter: fill Compact and Query   ←/→: close/open   esc: up   "
                             "r: refresh", id="tree-hint", markup=False)
             with TabPane("3 Compact", id="compact"):
-                yield CompactionPanel(id="compaction")
+                yield CompactionPanel(utc_day(self.clock()), id="compaction")
             with TabPane("4 Query", id="query"):
-                yield QueryPanel(id="query-panel")
+                yield QueryPanel(utc_day(self.clock()), id="query-panel")
             with TabPane("5 Health", id="health"):
                 coverage = self.service.coverage if self.service is not None else None
                 yield HealthPanel(coverage, self.clock, id="health-panel")

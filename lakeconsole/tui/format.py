@@ -61,6 +61,11 @@ _CLOCK = re.compile(rf"{_TIME}{_ZULU}", re.IGNORECASE)
 TIME_FORMS = "14:30, 2026-11-27 14:30:00.5 or nanoseconds"
 
 
+def utc_day(at: float | None = None) -> str:
+    """Epoch seconds (default: now) → their UTC date, `YYYY-MM-DD`."""
+    return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime("%Y-%m-%d")
+
+
 def wall_clock(seconds: int, local: bool = False) -> datetime:
     """The UTC (or local, per the TZ in force) wall clock of whole epoch seconds."""
     moment = _EPOCH + timedelta(seconds=seconds)

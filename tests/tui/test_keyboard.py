@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pyarrow as pa
 import pytest
 from textual.coordinate import Coordinate
@@ -13,7 +11,7 @@ from textual_fastdatatable import DataTable
 
 from lakeconsole.config import ConsoleSettings, Settings
 from lakeconsole.tui.app import LakeConsoleApp
-from lakeconsole.tui.format import parse_time
+from lakeconsole.tui.format import parse_time, utc_day
 from lakeconsole.tui.screens.help import HelpScreen
 from lakeconsole.tui.widgets.flushlog import FlushLog
 from lakeconsole.tui.widgets.keybutton import KeyButton
@@ -144,7 +142,8 @@ async def test_compact_without_a_date_puts_the_cursor_in_the_date() -> None:
         await pilot.press("3")
         await until(pilot, lambda: app.focused is app.query_one("#compact-run", Button))
         date = app.query_one("#compact-date", Input)
-        assert date.value == datetime.now(UTC).strftime("%Y-%m-%d")
+        assert date.value == utc_day(FROZEN_NOW)  # the app's clock: today, UTC
+        assert app.query_one("#q-date", Input).value == date.value
         date.value = ""
         await pilot.press("k")
         assert app.focused is app.query_one("#compact-date", Input)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -51,18 +51,17 @@ def format_queue(queue: CompactionQueue | None, auto: bool) -> Text:
     return text
 
 
-def _utc_today() -> str:
-    """Today's UTC date, the date Bronze is being written to now."""
-    return datetime.now(UTC).strftime("%Y-%m-%d")
-
-
 class CompactionPanel(Vertical):
     """Inputs for one compaction, its progress bar and its result lines."""
+
+    def __init__(self, today: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.today = today  # the date field's first value: Bronze is written to today
 
     def compose(self) -> ComposeResult:
         """Three inputs, three buttons, a progress bar and the results."""
         with Horizontal(classes="form"):
-            yield Input(_utc_today(), placeholder="date YYYY-MM-DD", id="compact-date")
+            yield Input(self.today, placeholder="date YYYY-MM-DD", id="compact-date")
             yield Input(placeholder="dataset (all)", id="compact-dataset",
                         suggester=SuggestFromList([d.name for d in bronze_datasets()]))
             yield Input(placeholder="partition value (all)", id="compact-partition")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from textual import work
@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from lakeconsole import events as ev
 from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import SchemaError, describe
+from lakeconsole.tui.format import utc_day
 from lakeconsole.tui.health_model import STREAM_OF_TIER, HealthSnapshot
 from lakeconsole.tui.screens.hour_detail import HourDetailScreen, HourFigures
 from lakeconsole.tui.widgets.heatmap import STATUS_LOOK, HeatMap, legend, row_name
@@ -24,11 +25,6 @@ from lakeconsole.tui.widgets.streams import streams_view
 Loader = Callable[[str], Sequence[Any]]  # Service.coverage(date) → [HourCoverage]
 AUTO_RELOAD_S = 15.0  # while the tab is shown: new flushes and compactions appear by themselves
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def utc_day(at: float) -> str:
-    """Epoch seconds → their UTC date, `YYYY-MM-DD`."""
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
 
 
 def shift_day(day: str, days: int) -> str:

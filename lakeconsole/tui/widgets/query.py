@@ -46,8 +46,9 @@ class SqlRequest:
 class QueryPanel(Vertical):
     """Reader form or SQL editor on top, result table below."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, today: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.today = today  # the date field's first value
         self.result: pa.Table | None = None  # raw, as the service returned it: exports use it
         self.local_time = False  # the form reads, and the table shows, times in local time
         self.info = ""
@@ -62,7 +63,7 @@ class QueryPanel(Vertical):
                 yield Input(placeholder="dataset", id="q-dataset",
                             suggester=SuggestFromList([d.name for d in DATASETS]))
                 yield Input(placeholder="partition value", id="q-partition")
-                yield Input(placeholder="date YYYY-MM-DD", id="q-date")
+                yield Input(self.today, placeholder="date YYYY-MM-DD", id="q-date")
                 yield Input(placeholder="from: 14:30, date time or ns", id="q-start")
                 yield Input(placeholder="to: 14:45:30.5, date time or ns", id="q-end")
             yield SqlEditor(DEFAULT_SQL, id="q-sql-box")
