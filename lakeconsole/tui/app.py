@@ -493,10 +493,12 @@ class LakeConsoleApp(App[int]):
     # -- queries -------------------------------------------------------------------------
 
     def action_query_mode(self) -> None:
-        """Toggle the reader form and the SQL editor."""
+        """Toggle the reader form and the SQL editor, with the cursor in the one shown."""
         self.action_show_tab("query")
         panel = self.query_one(QueryPanel)
         panel.set_mode("reader" if panel.mode == "sql" else "sql")
+        # After the refresh: the switched-in widgets are hidden until then and take no focus.
+        self.call_after_refresh(panel.focus_mode)
 
     def action_run_query(self) -> None:
         """Run the reader form or the SQL in a thread worker."""

@@ -288,3 +288,17 @@ async def test_key_button_label_is_literal_and_follows_the_keymap() -> None:
         await pilot.pause()
         assert str(button.label) == "Compact [c]"
         assert str(KeyButton("All schemas", "compact_all").label) == "All schemas [a]"
+
+
+async def test_ctrl_t_puts_the_cursor_in_the_mode_it_shows() -> None:
+    """ctrl+t to SQL: typing goes into the editor, not to the global keys (`q` quits)."""
+    app = console()
+    async with app.run_test(size=SIZE) as pilot:
+        quits = record_quits(app)
+        await pilot.press("4", "ctrl+t")
+        editor = app.query_one(QueryPanel).editor
+        await until(pilot, lambda: app.focused is editor)
+        await pilot.press(*"seq")
+        assert editor.text.startswith("seq") and quits == []  # typed at the cursor
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: app.focused is app.query_one("#q-tier", Input))

@@ -83,6 +83,11 @@ class QueryPanel(Vertical):
         label = "DuckDB SQL  (ctrl+t: reader form)" if sql else "reader form  (ctrl+t: SQL)"
         self.query_one("#query-mode", Label).update(label)
 
+    def focus_mode(self) -> None:
+        """The cursor into the SQL editor or the reader form's first field, whichever shows."""
+        target = self.editor if self.mode == "sql" else self.query_one("#q-tier", Input)
+        target.focus()
+
     def focus_sql(self) -> None:
         """Switch to SQL and put the cursor in the editor."""
         self.set_mode("sql")
