@@ -30,6 +30,7 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from lakeconsole.config import Settings
+from lakeconsole.errors import QueryError
 from lakeconsole.events import ErrorRaised
 from lakeconsole.query.catalog import CatalogNode
 from lakeconsole.tui import keys
@@ -531,8 +532,9 @@ class LakeConsoleApp(App[int]):
                 truncated = False
             seconds = time.perf_counter() - started
             display = display_table(table, local)  # up to 100k rows: formatted off the UI
-        except Exception as exc:  # shown in the panel and the status line
-            self.report_error("query", _message(exc))
+        except Exception as exc:  # shown in the panel; the lake's failures in the status too
+            if not isinstance(exc, QueryError):  # a typo in the SQL is not the lake's fault
+                self.report_error("query", _message(exc))
             # The panel shows the whole text (DuckDB's "Did you mean …") and drops the result.
             self.call_from_thread(self.query_one(QueryPanel).show_failure,  # type: ignore[arg-type]
                                   exc)

@@ -180,6 +180,7 @@ async def test_error_shows_whole_text_and_clears_the_result(tmp_path: Path,
         assert "Table with name bronze_stocks_trade does not exist" in error
         assert 'Did you mean "bronze_stocks_trades"' in error
         assert "does not exist" in panel_info(panel)
+        assert app.model.errors == 0  # the user's SQL: the panel says it, not the status line
         await pilot.press("ctrl+o")  # nothing to export any more
         await pilot.pause(0.2)
         assert app.last_export is None
@@ -214,6 +215,8 @@ async def test_editor_completes_views_and_columns(tmp_path: Path, nats_url: str)
         await pilot.press("ctrl+space")
         await until(pilot, lambda: popup.display)
         assert "delta" in offered(popup)
+        await pilot.press("f5")  # running the query leaves no popup over the editor
+        assert not popup.display
 
 
 def offered(popup: CompletionList) -> list[str]:

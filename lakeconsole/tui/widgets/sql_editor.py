@@ -146,7 +146,8 @@ class SqlTextArea(TextArea):
         self.queries = queries
 
     def remember(self, sql: str) -> None:
-        """A query ran: last in the history, which is saved (in a thread)."""
+        """A query ran: last in the history, which is saved (in a thread); no popup left."""
+        self.hide_completion()
         self.queries = history.remember(self.queries, sql)
         self.query_at = None
         self._save_history(sql)
