@@ -251,10 +251,11 @@ def record(
     rows: pa.Table,
     generation: int,
     bronze_inputs: Sequence[FileInfo],
-) -> str:
+) -> list[Feed]:
     """What compaction calls after its switch: the feeds of the rows it wrote, recorded."""
     feeds = compute_feeds(rows, dataset.name, value, day, generation)
-    return write_feeds(storage, dataset, value, day, feeds, generation, bronze_inputs)
+    write_feeds(storage, dataset, value, day, feeds, generation, bronze_inputs)
+    return list(feeds)
 
 
 def _row(feed: Feed, generation: int | None) -> dict[str, object]:

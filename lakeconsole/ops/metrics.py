@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +13,10 @@ from lakeconsole.contract.schemas import by_subject
 from lakeconsole.errors import SchemaError
 from lakeconsole.ops.health import is_storage_failure
 from lakeconsole.ops.reasons import reason_kind
-from lakeconsole.silver.result import CompactionResult
 
 PREFIX = "lakeconsole"
 FLUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 COMPACTION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
-# A CompactionResult field another change may add; the metric exists when it does.
-FEED_GAP_FIELDS = ("feed_gaps", "feed_gap_messages", "gaps")
-
-
-def _has_field(cls: type[Any], name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))
-
 
 class LakeMetrics:
     """The lakeconsole_* metrics; `apply` is a Service listener (cheap, any thread)."""
@@ -112,11 +103,10 @@ class LakeMetrics:
         self.compaction_queue = self._gauge(
             "compaction_queue_jobs", "Automatic/queued compaction jobs by state "
             "(queued, running; done and failed since start)", ("state",))
-        self.feed_gap_field = next(
-            (f for f in FEED_GAP_FIELDS if _has_field(CompactionResult, f)), None)
-        self.feed_gaps = (self._counter(
-            "feed_gap_messages_total", "Feed sequences missing, found by compaction", ds)
-            if self.feed_gap_field else None)
+        # A gauge, not a counter: recompacting a partition finds its old gaps again.
+        self.feed_gaps = self._gauge(
+            "feed_gap_seqs", "Feed seq values missing in the Silver of a partition value, "
+            "as of its latest compaction (any date) by this process", ("dataset", "partition"))
 
     # -- the listener ----------------------------------------------------------------
 
@@ -183,9 +173,8 @@ class LakeMetrics:
         self.compaction_read.labels(r.dataset).inc(r.rows_read)
         self.compaction_rows.labels(r.dataset).inc(r.rows_written)
         self.duplicates.labels(r.dataset).inc(r.duplicates_removed)
-        if self.feed_gaps is not None and self.feed_gap_field is not None:
-            gaps = getattr(r, self.feed_gap_field, 0)
-            self.feed_gaps.labels(r.dataset).inc(gaps if isinstance(gaps, int) else len(gaps))
+        if r.feed_gap_seqs is not None:
+            self.feed_gaps.labels(r.dataset, r.partition).set(r.feed_gap_seqs)
 
     def _compaction_queue(self, e: ev.CompactionQueue) -> None:
         for state in ("queued", "running", "done", "failed"):

@@ -209,12 +209,12 @@ class SilverCompactor:
         bronze = [f for f in good if f not in carried]
         manifest = self._publish(ds, job, kept, _rows_per_file(self.params, rows, good),
                                  bronze, current, lease, cancel, keep)
-        self._record_feeds(ds, job, kept, manifest, bronze)
+        gaps = self._record_feeds(ds, job, kept, manifest, bronze)
         iceberg = self._commit_iceberg(ds, job, manifest)
         written = sum(f.bytes for f in manifest.files)
         return {**stats, "status": "ok", "generation": manifest.generation,
                 "files_written": len(manifest.files), "bytes_written": written,
-                "silver_rows": manifest.rows, **iceberg}
+                "silver_rows": manifest.rows, **gaps, **iceberg}
 
     def _commit_iceberg(self, ds: Dataset, job: CompactionJob, manifest: layout.Manifest
                         ) -> Fields:
@@ -231,18 +231,20 @@ class SilverCompactor:
     def _record_feeds(
         self, ds: Dataset, job: CompactionJob, kept: pa.Table, manifest: layout.Manifest,
         bronze: list[FileInfo],
-    ) -> None:
+    ) -> Fields:
         """Record the feed seq ranges and gaps of the new generation in the ledger.
 
         After the switch and best effort: Silver is already right, and without a current
         record `coverage` computes the same from Silver on demand.
         """
         try:
-            feeds.record(self.storage, ds, job.value, job.date, kept, manifest.generation,
-                         bronze)
+            found = feeds.record(self.storage, ds, job.value, job.date, kept,
+                                 manifest.generation, bronze)
         except Exception:
             log.exception("could not record the feeds of %s in the ledger; "
                           "coverage will compute them from Silver", job.key)
+            return {}
+        return {"feed_gap_seqs": sum(f.missing for f in found)}
 
     def _pruned_silver(
         self, ds: Dataset, job: CompactionJob, current: layout.Manifest | None

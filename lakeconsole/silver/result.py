@@ -43,6 +43,9 @@ class CompactionResult:
     silver_rows: int | None = None
     unchanged: bool = False
     error: str | None = None
+    # Feed `seq` values missing from the Silver written (all feeds of the partition and
+    # date; their ranges are in the ledger); None when nothing was written or recorded.
+    feed_gap_seqs: int | None = None
     # With [iceberg] enabled: the commit that followed the switch, or why it failed
     # (Silver is right either way; `lakeconsole iceberg sync` heals the table).
     iceberg: str | None = None

@@ -58,6 +58,7 @@ def test_compaction_records_the_feeds_and_recompaction_replaces_them(lake: Stora
     write_bronze(lake, table.slice(0, 4))  # redelivered: duplicates, no new seqs
     result = SilverCompactor(lake).compact_date(DAY, "stocks.trades", "SPY")
     assert (result["status"], result["duplicates_removed"]) == ("ok", 4)
+    assert result["feed_gap_seqs"] == 3  # what the metrics show: 5, 6 and 9
     record = read_feeds(lake, TRADES, "SPY", DAY)
     assert record is not None and record.generation == result["generation"] == 1
     [feed] = record.feeds
@@ -73,6 +74,7 @@ def test_compaction_records_the_feeds_and_recompaction_replaces_them(lake: Stora
     record = read_feeds(lake, TRADES, "SPY", DAY)
     assert record is not None and record.generation == again["generation"] == 2
     assert record.feeds[0].gaps == () and record.feeds[0].ranges == ((0, 11),)
+    assert again["feed_gap_seqs"] == 0
     assert len(record.bronze_inputs) == 3
     manifest = layout.read_manifest(lake, TRADES, "SPY", DAY)
     assert manifest is not None and manifest.generation == 2
@@ -90,6 +92,7 @@ def test_a_failed_ledger_write_leaves_compaction_ok(
     monkeypatch.setattr(feeds, "write_feeds", broken)
     result = SilverCompactor(local_lake).compact_date(DAY, "stocks.trades", "SPY")
     assert result["status"] == "ok" and result["silver_rows"] == 2
+    assert result["feed_gap_seqs"] is None  # not recorded: unknown, not zero
     assert read_feeds(local_lake, TRADES, "SPY", DAY) is None
 
 

@@ -1,4 +1,5 @@
-"""Backoff bounds, log formats, quarantine reason kinds, readiness and lag logging."""
+"""Backoff bounds, log formats, quarantine reason kinds, readiness, lag logging, and the
+compaction metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import random
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lakeconsole import events as ev
 from lakeconsole.config import load_settings, metrics_address
@@ -16,7 +19,9 @@ from lakeconsole.ops.backoff import Backoff
 from lakeconsole.ops.health import Health
 from lakeconsole.ops.lag import LagLog
 from lakeconsole.ops.logs import setup_logging
+from lakeconsole.ops.metrics import LakeMetrics
 from lakeconsole.ops.reasons import reason_kind
+from lakeconsole.silver.result import CompactionResult
 
 
 def test_backoff_doubles_its_ceiling_up_to_the_cap_with_jitter_inside() -> None:
@@ -138,3 +143,28 @@ def test_lag_is_logged_when_it_changes_not_every_poll(caplog: pytest.LogCaptureF
         "consumer lake-bronze lagging: 1500 pending, 10 ack pending, 0 redelivered",
         "consumer lake-bronze caught up: 0 pending, 0 ack pending, 0 redelivered",
     ]
+
+
+def test_compaction_metrics_count_runs_rows_and_keep_the_latest_feed_gaps() -> None:
+    """Counters add up per dataset; the feed-gap gauge is the partition's latest figure."""
+    metrics = LakeMetrics()
+
+    def finished(gaps: int | None, dups: int) -> None:
+        result = CompactionResult("k", "stocks.trades", "SPY", "2026-01-01", status="ok",
+                                  rows_read=10, rows_written=10 - dups,
+                                  duplicates_removed=dups, seconds=0.2, feed_gap_seqs=gaps)
+        metrics.apply(ev.CompactionFinished("k", result))
+
+    finished(3, 2)
+    finished(0, 0)  # late Bronze filled the gap: the gauge follows, it does not add up
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for family in text_string_to_metric_families(
+                 generate_latest(metrics.registry).decode())
+             for s in family.samples}
+    trades = (("dataset", "stocks.trades"),)
+    assert found[("lakeconsole_compaction_runs_total",
+                  (("dataset", "stocks.trades"), ("status", "ok")))] == 2
+    assert found[("lakeconsole_compaction_rows_read_total", trades)] == 20
+    assert found[("lakeconsole_compaction_duplicates_removed_total", trades)] == 2
+    assert found[("lakeconsole_feed_gap_seqs",
+                  (("dataset", "stocks.trades"), ("partition", "SPY")))] == 0
