@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
+from lakeconsole.errors import IngestError
 from lakeconsole.errors import describe as describe_error
 from lakeconsole.ingest.autocompact import AutoCompaction
 from lakeconsole.ingest.bus import NATSBus
@@ -307,19 +308,11 @@ class Service:
 
     async def replay(self, entry_ids: list[str]) -> ReplayResult:
         """Republish quarantined entries to their subjects, each at most once (recorded)."""
-        from lakeconsole.errors import IngestError
-        from lakeconsole.ingest.replay import replay_entries
-        from lakeconsole.lake.replays import ReplayOutcome
-        from lakeconsole.lake.replays import ReplayResult as Result
-        from lakeconsole.query.quarantine import find_entries
+        from lakeconsole.ingest.replay import replay_ids
 
         if not self.bus.is_connected:
             raise IngestError("cannot replay: not connected to NATS")
-        entries, missing = await asyncio.to_thread(find_entries, self.storage, entry_ids)
-        result = await replay_entries(self.bus, self.storage, entries)
-        lost = tuple(ReplayOutcome(i, "", "failed", f"{i} is no longer in quarantine")
-                     for i in missing)
-        return Result(result.outcomes + lost)
+        return await replay_ids(self.bus, self.storage, entry_ids)
 
     def coverage(self, date: str, dataset: str | None = None,
                  partition: str | None = None) -> list[HourCoverage]:

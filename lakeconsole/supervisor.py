@@ -25,7 +25,7 @@ from pathlib import Path
 from lakeconsole.config import HEADLESS_METRICS_ADDR, Settings, metrics_address
 from lakeconsole.errors import describe
 from lakeconsole.headless import _on_stop_signals, banner
-from lakeconsole.ingest.embedded import EmbeddedNATS, _die_with_parent
+from lakeconsole.ingest.embedded import EmbeddedNATS, die_with_parent
 from lakeconsole.ops.backoff import Backoff
 
 log = logging.getLogger("lakeconsole.supervisor")
@@ -57,7 +57,7 @@ class Child:
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL,
             start_new_session=True,  # terminal signals reach the parent only, which forwards
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
         self.started_at, self.restart_at = time.monotonic(), None
 

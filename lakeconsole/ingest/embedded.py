@@ -75,7 +75,7 @@ def _accepts(host: str, port: int) -> bool:
 # -- dying with the parent --------------------------------------------------------------
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes Linux SIGTERM the child when its parent thread ends."""
     if not sys.platform.startswith("linux"):
         return None  # elsewhere the lock file lets the next start stop an orphan
@@ -268,7 +268,7 @@ class EmbeddedNATS:
                     cmd, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
                     stderr=self._stderr_file,
                     start_new_session=True,  # no terminal signals: lakeconsole stops it
-                    preexec_fn=_die_with_parent() if self.die_with_parent else None,
+                    preexec_fn=die_with_parent() if self.die_with_parent else None,
                 ))
             except BaseException as exc:  # handed to start(), which raises it
                 started.set_exception(exc)

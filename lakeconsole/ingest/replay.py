@@ -28,6 +28,7 @@ import nats.js.errors
 from lakeconsole.errors import describe
 from lakeconsole.lake import replays
 from lakeconsole.lake.replays import ReplayOutcome, ReplayRecord, ReplayResult
+from lakeconsole.query.quarantine import find_entries
 
 if TYPE_CHECKING:
     from lakeconsole.ingest.bus import NATSBus
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 WINDOW_MARGIN_S = 10.0  # a retry must reach the server well inside the duplicate window
+
+
+async def replay_ids(bus: NATSBus, storage: Storage, entry_ids: list[str]) -> ReplayResult:
+    """Replay the quarantine entries named; an id no longer in quarantine fails, saying so."""
+    entries, missing = await asyncio.to_thread(find_entries, storage, entry_ids)
+    result = await replay_entries(bus, storage, entries)
+    gone = tuple(ReplayOutcome(i, "", "failed", f"{i} is no longer in quarantine")
+                 for i in missing)
+    return ReplayResult(result.outcomes + gone)
 
 
 async def replay_entries(
