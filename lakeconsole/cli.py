@@ -147,6 +147,10 @@ def _add_iceberg(sub: Any) -> None:
     _add_common(s, sub=True)
     s.add_argument("--dataset", metavar="NAME", help="one dataset, e.g. stocks.trades")
     s.add_argument("--json", action="store_true", help="one JSON result per line")
+    h = actions.add_parser("history", help="each table's live snapshots, newest first")
+    _add_common(h, sub=True)
+    h.add_argument("--dataset", metavar="NAME", help="one dataset, e.g. stocks.trades")
+    h.add_argument("--json", action="store_true", help="one JSON snapshot per line")
 
 
 def _add_serve(sub: Any) -> None:

@@ -1,7 +1,8 @@
-"""`lakeconsole iceberg sync`: make the Iceberg tables follow Silver's manifests.
+"""`lakeconsole iceberg sync` and `iceberg history`.
 
-Exit codes: 0 every date current or committed; 1 some date failed; 3 none failed but
-some were busy (being compacted; run again); 2 bad arguments or Iceberg off (cli.main).
+sync makes the Iceberg tables follow Silver's manifests. Exit codes: 0 every date current
+or committed; 1 some date failed; 3 none failed but some were busy (being compacted; run
+again); 2 bad arguments or Iceberg off (cli.main). history lists each table's snapshots.
 """
 
 from __future__ import annotations
@@ -11,17 +12,45 @@ import dataclasses
 import json
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 
 from lakeconsole.config import Settings
-from lakeconsole.contract.schemas import Dataset, by_name
+from lakeconsole.contract.schemas import Dataset, bronze_datasets, by_name
 from lakeconsole.errors import ConfigError, LakeError
 from lakeconsole.lake.storage import Storage
 
 
 def run_iceberg(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `iceberg sync`: one line per (dataset, value, date) and a summary."""
+    """Run `iceberg sync` or `iceberg history`."""
     if not settings.iceberg.enabled:
-        raise ConfigError("Iceberg is off: set [iceberg] enabled = true to sync Silver to it")
+        raise ConfigError("Iceberg is off: set [iceberg] enabled = true to use its tables")
+    if args.iceberg_command == "history":
+        return _history(args, settings)
+    return _sync(args, settings)
+
+
+def _history(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per live snapshot of each Silver table, newest first."""
+    from lakeconsole.iceberg.history import history  # pyiceberg only when asked for
+    from lakeconsole.iceberg.silver import SilverTables
+
+    silver = SilverTables(Storage.from_settings(settings.storage), settings)
+    datasets = [_bronze(args.dataset)] if args.dataset else bronze_datasets()
+    for ds in datasets:
+        for e in history(silver, ds):
+            if args.json:
+                print(json.dumps(dataclasses.asdict(e)), flush=True)
+                continue
+            at = datetime.fromtimestamp(e.committed_ms / 1000, UTC)
+            print(f"{'*' if e.current else ' '} {e.table:<24} {e.snapshot_id:>20}  "
+                  f"{at:%Y-%m-%d %H:%M:%S} UTC  {e.operation:<9} +{e.added_files} "
+                  f"-{e.deleted_files} files  +{e.added_rows:,} -{e.deleted_rows:,} rows  "
+                  f"total {e.total_rows:,}", flush=True)
+    return 0
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per (dataset, value, date) and a summary."""
     from lakeconsole.iceberg.sync import sync  # pyiceberg only when asked for
 
     datasets = [_bronze(args.dataset)] if args.dataset else None

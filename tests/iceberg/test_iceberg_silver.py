@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,19 @@ def test_cli_sync_commits_and_refuses_when_off(
     assert main(["--config", str(config), "--data-root", str(root), "compact", "--date", DAY,
                  "--dataset", "stocks.trades", "--partition", "SPY"]) == 0
     assert "iceberg: snapshot " in capsys.readouterr().out
+    # `iceberg history`: the two commits, newest (current) first, with what each changed.
+    history = ["--config", str(config), "--data-root", str(root), "iceberg", "history",
+               "--dataset", "stocks.trades"]
+    assert main([*history, "--json"]) == 0
+    snaps = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [s["current"] for s in snaps] == [True, False]
+    assert snaps[0]["parent_id"] == snaps[1]["snapshot_id"]
+    assert [s["total_rows"] for s in snaps] == [35, 30]
+    assert (snaps[1]["added_rows"], snaps[1]["deleted_rows"]) == (30, 0)
+    assert (snaps[0]["added_rows"], snaps[0]["deleted_rows"]) == (35, 30)  # a rewrite
+    assert main(history) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("* silver.stocks_trades") and "total 35" in lines[0]
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
