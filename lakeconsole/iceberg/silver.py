@@ -65,7 +65,7 @@ class SilverTables:
 
     def table(self, ds: Dataset) -> Table:
         """A fresh handle on the dataset's table (handles are not shared between threads)."""
-        return self._guard("open the table of", ds.name,
+        return self._guard("open", ds.name,
                            lambda: tables.ensure_table(self.catalog, self.storage, ds))
 
     def prefix(self, ds: Dataset, value: str, day: str) -> str:
@@ -98,7 +98,7 @@ class SilverTables:
             expired = self.expire(table) if done.snapshot_id is not None else 0
             return Published(done, expired, round(time.perf_counter() - started, 3))
 
-        return self._guard("commit to the table of", ds.name, run)
+        return self._guard("commit to", ds.name, run)
 
     def expire(self, table: Table) -> int:
         """Expire the snapshots `[iceberg] keep_snapshots` and `keep_hours` let go."""

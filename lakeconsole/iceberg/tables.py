@@ -9,10 +9,8 @@ a timestamp type, do not apply without changing the contract's column type).
 
 from __future__ import annotations
 
-import contextlib
-
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.transforms import IdentityTransform
 
@@ -33,6 +31,15 @@ def location(storage: Storage, ds: Dataset) -> str:
     return lake_uri(storage, f"{ICEBERG_DIR}/{NAMESPACE}/{ds.name.replace('.', '_')}")
 
 
+def _ensure_namespace(catalog: Catalog) -> None:
+    """Create the namespace unless it exists; a compactor's threads may race to it."""
+    try:
+        catalog.create_namespace(NAMESPACE)
+    except Exception:  # the SQL catalog raises sqlalchemy's IntegrityError for the loser
+        if not catalog.namespace_exists(NAMESPACE):
+            raise
+
+
 def ensure_table(catalog: Catalog, storage: Storage, ds: Dataset) -> Table:
     """The dataset's table, created on first use (idempotent under races)."""
     name = identifier(ds)
@@ -40,8 +47,7 @@ def ensure_table(catalog: Catalog, storage: Storage, ds: Dataset) -> Table:
         return catalog.load_table(name)
     except NoSuchTableError:
         pass
-    with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(NAMESPACE)
+    _ensure_namespace(catalog)
     txn = catalog.create_table_transaction(name, ds.schema, location=location(storage, ds))
     with txn.update_spec() as spec:
         spec.add_identity(ds.partition_key)

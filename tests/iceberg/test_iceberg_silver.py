@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +274,18 @@ def test_files_an_unexpired_snapshot_of_another_partition_names_are_kept(
     assert {r.status for r in sync(storage, settings)} == {"current"}
     assert same_rows(scan(table, "SPY", s2), old_spy)
     assert same_rows(scan(table, "SPY"), reader_rows(storage, "SPY"))
+
+
+def test_threads_racing_to_create_the_table_all_get_it(lake: tuple[Storage, Settings]) -> None:
+    """A compactor's threads open a fresh catalog at once: the namespace insert races."""
+    storage, settings = lake
+    catalog = open_catalog(settings.iceberg, storage, settings.storage)
+    barrier = threading.Barrier(8)
+
+    def open_table(_: int) -> tuple[str, ...]:
+        barrier.wait()
+        return tables.ensure_table(catalog, storage, TRADES).name()
+
+    with ThreadPoolExecutor(8) as pool:
+        names = set(pool.map(open_table, range(8)))
+    assert names == {("silver", "stocks_trades")}
