@@ -15,8 +15,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from lakeconsole.config import Settings
-from lakeconsole.contract.schemas import Dataset, bronze_datasets, by_name
-from lakeconsole.errors import ConfigError, LakeError
+from lakeconsole.contract.schemas import bronze_datasets, by_name, gold_datasets
+from lakeconsole.errors import ConfigError
 from lakeconsole.lake.storage import Storage
 
 
@@ -30,12 +30,13 @@ def run_iceberg(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    """One line per live snapshot of each Silver table, newest first."""
+    """One line per live snapshot of each table (Silver datasets, then Gold), newest first."""
     from lakeconsole.iceberg.history import history  # pyiceberg only when asked for
     from lakeconsole.iceberg.silver import SilverTables
 
     silver = SilverTables(Storage.from_settings(settings.storage), settings)
-    datasets = [_bronze(args.dataset)] if args.dataset else bronze_datasets()
+    datasets = [by_name(args.dataset)] if args.dataset else [*bronze_datasets(),
+                                                              *gold_datasets()]
     for ds in datasets:
         for e in history(silver, ds):
             if args.json:
@@ -53,7 +54,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     """One line per (dataset, value, date) and a summary."""
     from lakeconsole.iceberg.sync import sync  # pyiceberg only when asked for
 
-    datasets = [_bronze(args.dataset)] if args.dataset else None
+    datasets = [by_name(args.dataset)] if args.dataset else None
     results = sync(Storage.from_settings(settings.storage), settings, datasets)
     for r in results:
         if args.json:
@@ -68,10 +69,3 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     if counts["failed"]:
         return 1
     return 3 if counts["busy"] else 0
-
-
-def _bronze(name: str) -> Dataset:
-    ds = by_name(name)
-    if ds.tier != "bronze":
-        raise LakeError(f"{ds.name} is a {ds.tier} dataset; only Silver is synced to Iceberg")
-    return ds

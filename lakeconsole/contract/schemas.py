@@ -231,6 +231,11 @@ def bronze_datasets() -> list[Dataset]:
     return [d for d in DATASETS if d.tier == "bronze"]
 
 
+def gold_datasets() -> list[Dataset]:
+    """The Gold datasets (levels.signals)."""
+    return [d for d in DATASETS if d.tier == "gold"]
+
+
 def subjects(tier: Tier | None = None) -> list[str]:
     """All subjects, or those of one tier."""
     return [d.subject for d in DATASETS if tier is None or d.tier == tier]

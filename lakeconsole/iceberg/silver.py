@@ -84,17 +84,23 @@ class SilverTables:
     def publish(self, ds: Dataset, manifest: layout.Manifest | None, value: str, day: str
                 ) -> Published:
         """Make the table name exactly the manifest's files for the date, in one commit."""
-        started = time.perf_counter()
         base = layout.date_dir(ds, value, day)
-        uris = [lake_uri(self.storage, f"{base}/{f.path}")
-                for f in (manifest.files if manifest else ())]
-        props = {commit.PARTITION_PROPERTY: _tag(ds, value, day),
-                 "lakeconsole.generation": str(manifest.generation if manifest else 0)}
+        files = [f"{base}/{f.path}" for f in (manifest.files if manifest else ())]
+        generation = str(manifest.generation if manifest else 0)
+        return self.publish_files(ds, value, day, files, base,
+                                  {"lakeconsole.generation": generation})
+
+    def publish_files(self, ds: Dataset, value: str, day: str, paths: list[str], base: str,
+                      properties: dict[str, str] | None = None) -> Published:
+        """Make the table name exactly `paths` (lake-relative) under the date's `base`."""
+        started = time.perf_counter()
+        uris = [lake_uri(self.storage, p) for p in paths]
+        props = {commit.PARTITION_PROPERTY: _tag(ds, value, day), **(properties or {})}
+        prefix = lake_uri(self.storage, base) + "/"
 
         def run() -> Published:
             table = self.table(ds)
-            done = commit.replace(table, ds.partition_key, value, self.prefix(ds, value, day),
-                                  uris, props)
+            done = commit.replace(table, ds.partition_key, value, prefix, uris, props)
             expired = self.expire(table) if done.snapshot_id is not None else 0
             return Published(done, expired, round(time.perf_counter() - started, 3))
 

@@ -1,4 +1,4 @@
-"""One Iceberg table per Silver dataset: schema from the contract, sort `ts_event_ns, seq`.
+"""One Iceberg table per Silver dataset and for Gold: the contract's schema, its sort order.
 
 Partitioned by identity on the partition key only. A Silver file carries its key value in
 a column (the registered file's own statistics give it: min == max), but not its date:
@@ -18,25 +18,28 @@ from lakeconsole.contract.schemas import Dataset
 from lakeconsole.iceberg.catalog import ICEBERG_DIR, lake_uri
 from lakeconsole.lake.storage import Storage
 
-NAMESPACE = "silver"
+
+def namespace(ds: Dataset) -> str:
+    """`silver` for the datasets Bronze feeds (their Silver is the table), `gold` for Gold."""
+    return "gold" if ds.tier == "gold" else "silver"
 
 
 def identifier(ds: Dataset) -> str:
-    """`silver.stocks_trades`: the table of a Silver dataset."""
-    return f"{NAMESPACE}.{ds.name.replace('.', '_')}"
+    """`silver.stocks_trades`, `gold.levels_signals`: the table of a dataset."""
+    return f"{namespace(ds)}.{ds.name.replace('.', '_')}"
 
 
 def location(storage: Storage, ds: Dataset) -> str:
-    """Where the table's metadata goes; its data files stay where Silver's layout puts them."""
-    return lake_uri(storage, f"{ICEBERG_DIR}/{NAMESPACE}/{ds.name.replace('.', '_')}")
+    """Where the table's metadata goes; its data files stay where the layout puts them."""
+    return lake_uri(storage, f"{ICEBERG_DIR}/{namespace(ds)}/{ds.name.replace('.', '_')}")
 
 
-def _ensure_namespace(catalog: Catalog) -> None:
+def _ensure_namespace(catalog: Catalog, name: str) -> None:
     """Create the namespace unless it exists; a compactor's threads may race to it."""
     try:
-        catalog.create_namespace(NAMESPACE)
+        catalog.create_namespace(name)
     except Exception:  # the SQL catalog raises sqlalchemy's IntegrityError for the loser
-        if not catalog.namespace_exists(NAMESPACE):
+        if not catalog.namespace_exists(name):
             raise
 
 
@@ -47,7 +50,7 @@ def ensure_table(catalog: Catalog, storage: Storage, ds: Dataset) -> Table:
         return catalog.load_table(name)
     except NoSuchTableError:
         pass
-    _ensure_namespace(catalog)
+    _ensure_namespace(catalog, namespace(ds))
     txn = catalog.create_table_transaction(name, ds.schema, location=location(storage, ds))
     with txn.update_spec() as spec:
         spec.add_identity(ds.partition_key)

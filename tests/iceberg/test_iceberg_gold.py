@@ -1,0 +1,74 @@
+"""Gold as an Iceberg table: `iceberg sync` appends what the writers flushed, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from lakeconsole.contract.gold import GoldDecoder
+from lakeconsole.contract.schemas import by_name
+from lakeconsole.iceberg import tables
+from lakeconsole.iceberg.catalog import open_catalog
+from lakeconsole.iceberg.history import history
+from lakeconsole.iceberg.silver import SilverTables
+from lakeconsole.iceberg.sync import sync
+from lakeconsole.lake.storage import Storage
+from lakeconsole.query.readers import GoldReader
+from tests.factories import DAY, DAY_NS, HOUR_NS, write
+from tests.iceberg.test_iceberg_silver import settings_for
+
+GOLD = by_name("levels.signals")
+
+
+def flush(storage: Storage, n: int, at_ns: int) -> None:
+    """One Gold flush: `n` signals of two levels each for SPY, as the Gold writer writes."""
+    decoder = GoldDecoder(GOLD)
+    events = []
+    for i in range(n):
+        payload = {"ts_event_ns": at_ns + i, "underlying": "SPY", "spot": 470.0 + i,
+                   "levels": [{"id": "L0", "kind": "put_wall", "price": 465.0},
+                              {"id": "L1", "kind": "call_wall", "price": 475.0}]}
+        events += decoder.decode(json.dumps(payload).encode()).events
+    write(storage, decoder.to_table(events, at_ns + 10_000), GOLD)
+
+
+def gold_scan(storage: Storage, root: Path) -> pa.Table:
+    settings = settings_for(root)
+    table = open_catalog(settings.iceberg, storage, settings.storage).load_table(
+        tables.identifier(GOLD))
+    return table.scan().to_arrow().sort_by([("ts_event_ns", "ascending"),
+                                            ("level_id", "ascending")])
+
+
+def test_sync_appends_new_gold_flushes_in_one_snapshot_per_date(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    settings = settings_for(root)
+    storage = Storage.from_settings(settings.storage)
+    flush(storage, 5, DAY_NS + 13 * HOUR_NS)
+    flush(storage, 3, DAY_NS + 14 * HOUR_NS)
+    [first] = sync(storage, settings, [GOLD])
+    assert (first.key, first.status) == (f"levels.signals/SPY/{DAY}", "committed")
+    assert tables.identifier(GOLD) == "gold.levels_signals"
+    expected = GoldReader(storage).read_level_signals("SPY", DAY)
+    got = gold_scan(storage, root)
+    assert got.num_rows == len(expected) == 16  # 8 signals x 2 levels
+    assert got.column("ts_event_ns").to_pylist() == expected["ts_event_ns"].tolist()
+    assert got.schema.names == GOLD.columns
+    # The files stay where the Gold writer put them.
+    gold_files = {storage.full(f.path) for f in storage.files("gold")}
+    table = open_catalog(settings.iceberg, storage, settings.storage).load_table(
+        tables.identifier(GOLD))
+    assert {t.file.file_path for t in table.scan().plan_files()} == gold_files
+
+    assert [r.status for r in sync(storage, settings, [GOLD])] == ["current"]
+    flush(storage, 2, DAY_NS + 15 * HOUR_NS)  # the writer flushed again
+    [again] = sync(storage, settings, [GOLD])
+    assert again.status == "committed" and "+1 -0 files" in again.detail
+    assert gold_scan(storage, root).num_rows == 20
+    table.refresh()
+    assert len(table.metadata.snapshots) == 2  # one per sync that found new files
+    entries = history(SilverTables(storage, settings), GOLD)
+    assert [(e.table, e.current, e.total_rows) for e in entries] == [
+        ("gold.levels_signals", True, 20), ("gold.levels_signals", False, 16)]
