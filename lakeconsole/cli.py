@@ -141,9 +141,11 @@ def _add_coverage(sub: Any) -> None:
 
 
 def _add_iceberg(sub: Any) -> None:
-    p = sub.add_parser("iceberg", help="Silver and Gold as Apache Iceberg tables ([iceberg] enabled)")
+    p = sub.add_parser("iceberg",
+                       help="Silver and Gold as Apache Iceberg tables ([iceberg] enabled)")
     actions = p.add_subparsers(dest="iceberg_command", metavar="ACTION", required=True)
-    s = actions.add_parser("sync", help="commit what Silver's manifests and Gold's files name; expire; tidy")
+    s = actions.add_parser(
+        "sync", help="commit what Silver's manifests and Gold's files name; expire; tidy")
     _add_common(s, sub=True)
     s.add_argument("--dataset", metavar="NAME", help="one dataset, e.g. stocks.trades")
     s.add_argument("--json", action="store_true", help="one JSON result per line")

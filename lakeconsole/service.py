@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from lakeconsole import events as ev
 from lakeconsole.config import Settings
-from lakeconsole.errors import IngestError
+from lakeconsole.errors import ConfigError, IngestError, QueryError, SchemaError
 from lakeconsole.errors import describe as describe_error
 from lakeconsole.ingest.autocompact import AutoCompaction
 from lakeconsole.ingest.bus import NATSBus
@@ -30,6 +30,8 @@ from lakeconsole.query import ROW_LIMIT
 from lakeconsole.silver.result import CompactionResult
 
 if TYPE_CHECKING:
+    from lakeconsole.iceberg.history import SnapshotEntry
+    from lakeconsole.iceberg.silver import SilverTables
     from lakeconsole.lake.replays import ReplayResult
     from lakeconsole.ledger.coverage import HourCoverage
     from lakeconsole.query.catalog import CatalogNode
@@ -69,6 +71,7 @@ class Service:
         self.auto = AutoCompaction(self.bus, self.storage, settings, self.emit)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
+        self._silver_tables: SilverTables | None = None  # the Iceberg catalog, opened once
 
     # -- events ----------------------------------------------------------------------
 
@@ -269,12 +272,56 @@ class Service:
         start_ns: int | None = None,
         end_ns: int | None = None,
         columns: list[str] | None = None,
+        *,
+        as_of_snapshot: int | None = None,
+        as_of_ns: int | None = None,
     ) -> pa.Table:
-        """Rows of one partition and date as Arrow."""
+        """Rows of one partition and date as Arrow; Silver also as of a snapshot or a time."""
+        if as_of_snapshot is not None or as_of_ns is not None:
+            return self._read_as_of(tier, dataset, partition_value, date, start_ns, end_ns,
+                                    columns, as_of_snapshot, as_of_ns)
         from lakeconsole.query.readers import LakeReader  # pandas: only when asked to read
 
         reader = LakeReader(self.storage)
         return reader.read_arrow(tier, dataset, partition_value, date, start_ns, end_ns, columns)
+
+    def _read_as_of(self, tier: str, dataset: str, partition_value: str, date: str,
+                    start_ns: int | None, end_ns: int | None, columns: list[str] | None,
+                    as_of_snapshot: int | None, as_of_ns: int | None) -> pa.Table:
+        """A Silver read from the dataset's Iceberg table, as an older snapshot saw it."""
+        from lakeconsole.contract.schemas import by_name
+
+        if tier != "silver":
+            raise QueryError(f"time travel (as of) reads Silver only, not {tier}")
+        ds = by_name(dataset)
+        if "silver" not in ds.tiers:
+            raise SchemaError(f"dataset {ds.name} is not stored in the silver tier")
+        unknown = [c for c in columns or [] if c not in ds.columns]
+        if unknown:
+            raise SchemaError(f"unknown column(s) {', '.join(unknown)} in {ds.name}")
+        from lakeconsole.iceberg.time_travel import read_as_of  # pyiceberg: only when asked
+
+        table = read_as_of(self._iceberg(), ds, partition_value, date,
+                           snapshot_id=as_of_snapshot, as_of_ns=as_of_ns,
+                           start_ns=start_ns, end_ns=end_ns)
+        return table if columns is None else table.select(columns)
+
+    def iceberg_history(self, dataset: str) -> list[SnapshotEntry]:
+        """The live snapshots of a dataset's Iceberg table, newest first (current marked)."""
+        from lakeconsole.contract.schemas import by_name
+        from lakeconsole.iceberg.history import history  # pyiceberg: only when asked
+
+        return history(self._iceberg(), by_name(dataset))
+
+    def _iceberg(self) -> SilverTables:
+        """The Iceberg tables (catalog opened on first use); ConfigError when Iceberg is off."""
+        if not self.settings.iceberg.enabled:
+            raise ConfigError("Iceberg is off: set [iceberg] enabled = true to use its tables")
+        from lakeconsole.iceberg.silver import SilverTables
+
+        if self._silver_tables is None:  # a race makes two, both fine: the catalog is shared
+            self._silver_tables = SilverTables(self.storage, self.settings)
+        return self._silver_tables
 
     def sql(self, query: str, limit: int | None = ROW_LIMIT) -> pa.Table:
         """DuckDB SQL over the lake's views."""

@@ -127,7 +127,10 @@ class LakeConsoleApp(App[int]):
             with TabPane("2 Partitions", id="partitions"):
                 loader = self.service.catalog if self.service is not None else None
                 describer = self.service.describe_file if self.service is not None else None
-                yield PartitionBrowser(loader, describer, id="browser")
+                # With Iceberg on, enter on a Silver dataset shows its table's snapshots.
+                historian = (self.service.iceberg_history if self.service is not None
+                             and self.settings.iceberg.enabled else None)
+                yield PartitionBrowser(loader, describer, historian, id="browser")
                 yield Label("enter: fill Compact and Query   ←/→: close/open   esc: up   "
                             "r: refresh", id="tree-hint", markup=False)
             with TabPane("3 Compact", id="compact"):
@@ -510,10 +513,16 @@ class LakeConsoleApp(App[int]):
         except ValueError as exc:
             panel.show_error(str(exc))
             return
+        as_of = isinstance(request, ReaderRequest) and request.as_of
+        if as_of and not self.settings.iceberg.enabled:
+            panel.show_error("as of: Iceberg is off; set [iceberg] enabled = true to read "
+                             "Silver as of a snapshot")
+            return
         if self.service is None:
             panel.show_error("no service")
             return
-        panel.running("SQL" if isinstance(request, SqlRequest) else "read")
+        panel.running("SQL" if isinstance(request, SqlRequest)
+                      else f"read {request.as_of_label(self.local_time)}".rstrip())
         panel.remember(request)
         self._run_query(request)
 
@@ -522,14 +531,18 @@ class LakeConsoleApp(App[int]):
         assert self.service is not None
         started = time.perf_counter()
         local = self.local_time
+        note = ""
         try:
             if isinstance(request, SqlRequest):
                 table = self.service.sql(request.sql)
                 truncated = (table.schema.metadata or {}).get(b"lakeconsole.truncated") == b"true"
             else:
                 table = self.service.read(request.tier, request.dataset, request.partition,
-                                          request.date, request.start_ns, request.end_ns)
+                                          request.date, request.start_ns, request.end_ns,
+                                          as_of_snapshot=request.as_of_snapshot,
+                                          as_of_ns=request.as_of_ns)
                 truncated = False
+                note = request.as_of_label(local)
             seconds = time.perf_counter() - started
             display = display_table(table, local)  # up to 100k rows: formatted off the UI
         except Exception as exc:  # shown in the panel; the lake's failures in the status too
@@ -540,11 +553,11 @@ class LakeConsoleApp(App[int]):
                                   exc)
             return
         self.call_from_thread(self._show_query, table, display, local, seconds,  # type: ignore[arg-type]
-                              truncated)
+                              truncated, note)
 
     async def _show_query(self, table: pa.Table, display: pa.Table, local: bool,
-                          seconds: float, truncated: bool) -> None:
-        await self.query_one(QueryPanel).show_result(table, seconds, truncated, display)
+                          seconds: float, truncated: bool, note: str = "") -> None:
+        await self.query_one(QueryPanel).show_result(table, seconds, truncated, display, note)
         if local != self.local_time:  # toggled while the query ran
             self._redisplay(table, self.local_time)
 

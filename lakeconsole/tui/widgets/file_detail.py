@@ -1,6 +1,9 @@
-"""The detail pane of a lake file: schema, row groups with times, compression, metadata."""
+"""The detail pane of a lake file: schema, row groups with times, compression, metadata;
+or of a Silver dataset's Iceberg table: its snapshot history."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -10,7 +13,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from lakeconsole.query.inspect import FileDetail
-from lakeconsole.tui.format import format_ns, human_bytes, human_count
+from lakeconsole.tui.format import format_ns, human_bytes, human_count, zone_label
+
+if TYPE_CHECKING:  # a plain dataclass, but its module imports pyiceberg
+    from lakeconsole.iceberg.history import SnapshotEntry
+
+NS_PER_MS = 1_000_000
 
 
 def _section(title: str) -> Text:
@@ -79,12 +87,37 @@ def detail_renderable(detail: FileDetail, local: bool) -> RenderableType:
                  _section("Key/value metadata"), metadata_table(detail))
 
 
+def history_renderable(entries: list[SnapshotEntry], local: bool) -> RenderableType:
+    """A table's live snapshots, newest first, two lines each; `*` marks the current one."""
+    if not entries:
+        return Text("no snapshot yet: compact the dataset (or run `lakeconsole iceberg sync`)",
+                    style="dim")
+    head = Text(entries[0].table, style="bold")
+    head.append(f"\n{len(entries)} live snapshot{'s' if len(entries) != 1 else ''}, newest "
+                f"first; times in {zone_label(local)}", style="dim")
+    # A grid, not indented text: the pane's wrapping would drop the leading spaces.
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1)
+    grid.add_column()
+    for e in entries:
+        # Milliseconds: Iceberg's commit-time unit (format_ns would pad nine digits).
+        at = format_ns(e.committed_ms * NS_PER_MS, local)[:23]
+        grid.add_row("*" if e.current else "", Text(f"{e.snapshot_id}  {at}  {e.operation}",
+                                                    style="bold" if e.current else ""))
+        grid.add_row("", Text(f"files +{e.added_files} -{e.deleted_files} · rows "
+                              f"+{human_count(e.added_rows)} -{human_count(e.deleted_rows)} · "
+                              f"total {human_count(e.total_rows)} rows", style="dim"))
+    hint = Text("\n* current. The Query form's `as of` takes an id or a time.", style="dim")
+    return Group(head, grid, hint)
+
+
 class FileDetailPane(VerticalScroll):
-    """Shows one FileDetail; hidden until a file is selected in the tree."""
+    """Shows one FileDetail or snapshot history; hidden until a tree selection opens it."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.detail: FileDetail | None = None
+        self.history: list[SnapshotEntry] | None = None
         self.path = ""
         self.local_time = False
         self.can_focus = True  # scrollable with the keyboard (tab into it)
@@ -103,14 +136,22 @@ class FileDetailPane(VerticalScroll):
         self.add_class("-open")
         self.path = path
         self.border_title = path.rsplit("/", 1)[-1]
-        self.detail = None
+        self.detail = self.history = None
         self._body(Text(f"reading the footer of {path} …", style="dim"))
+
+    def open_history(self, path: str, dataset: str) -> None:
+        """Show the pane for the snapshot history of the dataset at `path`, saying it loads."""
+        self.add_class("-open")
+        self.path = path
+        self.border_title = f"{dataset} snapshots"
+        self.detail = self.history = None
+        self._body(Text(f"reading the snapshot history of {dataset} …", style="dim"))
 
     def close(self) -> None:
         """Hide the pane."""
         self.remove_class("-open")
         self.path = ""
-        self.detail = None
+        self.detail = self.history = None
 
     def show(self, detail: FileDetail) -> None:
         """The file's detail (ignored when another file was chosen meanwhile)."""
@@ -119,16 +160,25 @@ class FileDetailPane(VerticalScroll):
         self.detail = detail
         self._body(detail_renderable(detail, self.local_time))
 
-    def show_error(self, path: str, message: str) -> None:
-        """The footer could not be read."""
+    def show_history(self, path: str, entries: list[SnapshotEntry]) -> None:
+        """The table's snapshots (ignored when another node was chosen meanwhile)."""
+        if path != self.path:
+            return
+        self.history = entries
+        self._body(history_renderable(entries, self.local_time))
+
+    def show_error(self, path: str, message: str, verb: str = "describe") -> None:
+        """The footer (or the history) could not be read."""
         if path == self.path:
-            self._body(Text(f"cannot describe {path}: {message}", style="bold red"))
+            self._body(Text(f"cannot {verb} {path}: {message}", style="bold red"))
 
     def set_local_time(self, local: bool) -> None:
-        """Times in local time or UTC; redraws an open detail."""
+        """Times in local time or UTC; redraws an open detail or history."""
         self.local_time = local
         if self.detail is not None:
             self._body(detail_renderable(self.detail, local))
+        elif self.history is not None:
+            self._body(history_renderable(self.history, local))
 
     def _body(self, renderable: RenderableType) -> None:
         self.query_one("#file-detail-body", Static).update(renderable)

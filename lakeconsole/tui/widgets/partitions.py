@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -22,8 +22,12 @@ from lakeconsole.tui.failures import one_line
 from lakeconsole.tui.format import human_bytes, human_count
 from lakeconsole.tui.widgets.file_detail import FileDetailPane
 
+if TYPE_CHECKING:  # a plain dataclass, but its module imports pyiceberg
+    from lakeconsole.iceberg.history import SnapshotEntry
+
 Loader = Callable[[str], list[CatalogNode]]
 Describer = Callable[[str], FileDetail]
+Historian = Callable[[str], "list[SnapshotEntry]"]
 
 
 def node_label(node: CatalogNode) -> Text:
@@ -196,14 +200,16 @@ class PartitionBrowser(Container):
 
     Enter on a file opens the pane; while it is open it follows the cursor over files and
     closes when the cursor leaves them. Footers are read through `describer`
-    (Service.describe_file) in a thread worker.
+    (Service.describe_file) in a thread worker. With `historian` (Service.iceberg_history,
+    given when Iceberg is on), enter on a Silver dataset shows its table's snapshots there.
     """
 
     def __init__(self, loader: Loader | None, describer: Describer | None,
-                 **kwargs: object) -> None:
+                 historian: Historian | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.loader = loader
         self.describer = describer
+        self.historian = historian
 
     def compose(self) -> ComposeResult:
         """The tree (id `tree`) and the hidden detail pane."""
@@ -216,20 +222,25 @@ class PartitionBrowser(Container):
         return self.query_one(FileDetailPane)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[CatalogNode | None]) -> None:
-        """Enter on a file opens its detail (the event goes on: the app fills the forms)."""
+        """Enter on a file opens its detail, on a Silver dataset its snapshot history (the
+        event goes on: the app fills the forms)."""
         node = event.node.data
         if node is not None and node.is_leaf:
             self.describe(node.path)
+        elif (node is not None and node.kind == "dataset" and node.tier == "silver"
+              and node.dataset and self.historian is not None):
+            self.show_history(node.path, node.dataset)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[CatalogNode | None]) -> None:
         """An open pane follows the cursor over files and closes elsewhere."""
         if not self.pane.is_open:
             return
         node = event.node.data
-        if node is None or not node.is_leaf:
+        if node is not None and node.is_leaf:
+            if node.path != self.pane.path:
+                self.describe(node.path)
+        elif node is None or node.path != self.pane.path:
             self.pane.close()
-        elif node.path != self.pane.path:
-            self.describe(node.path)
 
     def describe(self, path: str) -> None:
         """Open the pane on `path` and read its footer."""
@@ -238,6 +249,12 @@ class PartitionBrowser(Container):
         self.call_after_refresh(self._show_cursor)
         if self.describer is not None:
             self._describe(path)
+
+    def show_history(self, path: str, dataset: str) -> None:
+        """Open the pane on the snapshot history of the dataset's table at `path`."""
+        self.pane.open_history(path, dataset)
+        self.call_after_refresh(self._show_cursor)
+        self._history(path, dataset)
 
     def _show_cursor(self) -> None:
         tree = self.query_one(PartitionTree)
@@ -253,3 +270,14 @@ class PartitionBrowser(Container):
             self.app.call_from_thread(self.pane.show_error, path, one_line(exc))
             return
         self.app.call_from_thread(self.pane.show, detail)
+
+    @work(thread=True, group="iceberg-history", exclusive=True, exit_on_error=False)
+    def _history(self, path: str, dataset: str) -> None:
+        assert self.historian is not None
+        try:
+            entries = self.historian(dataset)
+        except Exception as exc:  # the catalog unreachable, anything: shown in the pane
+            self.app.call_from_thread(self.pane.show_error, path, one_line(exc),
+                                      "read the snapshot history of")
+            return
+        self.app.call_from_thread(self.pane.show_history, path, entries)

@@ -13,7 +13,7 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from lakeconsole.contract.schemas import DATASETS
 from lakeconsole.errors import LakeError
-from lakeconsole.tui.format import human_count, parse_time
+from lakeconsole.tui.format import format_ns, human_count, parse_time
 from lakeconsole.tui.tableview import display_table
 from lakeconsole.tui.widgets.results import ResultsGrid, ResultTable
 from lakeconsole.tui.widgets.sql_editor import SqlEditor, SqlTextArea
@@ -34,6 +34,19 @@ class ReaderRequest:
     date: str
     start_ns: int | None = None
     end_ns: int | None = None
+    as_of_snapshot: int | None = None  # Silver time travel: a snapshot id …
+    as_of_ns: int | None = None  # … or the snapshot current at this time
+
+    @property
+    def as_of(self) -> bool:
+        """Whether the read is a time travel (Silver's Iceberg table)."""
+        return self.as_of_snapshot is not None or self.as_of_ns is not None
+
+    def as_of_label(self, local: bool) -> str:
+        """`as of snapshot 123` or `as of 2026-11-27 14:30:00.000000000`; '' when current."""
+        if self.as_of_snapshot is not None:
+            return f"as of snapshot {self.as_of_snapshot}"
+        return f"as of {format_ns(self.as_of_ns, local)}" if self.as_of_ns is not None else ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class QueryPanel(Vertical):
                             suggester=SuggestFromList([d.name for d in DATASETS]))
                 yield Input(placeholder="partition value", id="q-partition")
                 yield Input(self.today, placeholder="date YYYY-MM-DD", id="q-date")
+                yield Input(placeholder="as of: snapshot id or time (silver)", id="q-as-of")
                 yield Input(placeholder="from: 14:30, date time or ns", id="q-start")
                 yield Input(placeholder="to: 14:45:30.5, date time or ns", id="q-end")
             yield SqlEditor(DEFAULT_SQL, id="q-sql-box")
@@ -116,9 +130,26 @@ class QueryPanel(Vertical):
             names = ", ".join(m.removeprefix("q-") for m in missing)
             raise ValueError(f"fill in {names}")
         date = val["q-date"]
+        snapshot, as_of_ns = self._as_of(val["q-as-of"], val["q-tier"], date)
         return ReaderRequest(val["q-tier"], val["q-dataset"], val["q-partition"], date,
                              self._time("from", val["q-start"], date),
-                             self._time("to", val["q-end"], date))
+                             self._time("to", val["q-end"], date), snapshot, as_of_ns)
+
+    def _as_of(self, text: str, tier: str, date: str) -> tuple[int | None, int | None]:
+        """(snapshot id, None) for a plain number, (None, ns) for a time, or neither."""
+        if not text:
+            return None, None
+        if tier != "silver":
+            raise ValueError(f"as of: time travel reads Silver only (tier silver, not {tier})")
+        # A plain number is a snapshot id, as the history lists them: a 19-digit id and
+        # a time in ns look alike, so a time is written as a date time (or 14:30).
+        if text.isdigit():
+            return int(text), None
+        try:
+            return None, parse_time(text, date, self.local_time)
+        except ValueError:
+            raise ValueError(f"as of: {text!r} is neither a snapshot id nor a time "
+                             "(14:30, 2026-11-27 14:30:00.5)") from None
 
     def _time(self, name: str, text: str, date: str) -> int | None:
         try:
@@ -139,10 +170,11 @@ class QueryPanel(Vertical):
         self.query_one("#query-info", Static).update(f"running {what} …")
 
     async def show_result(self, table: pa.Table, seconds: float, truncated: bool,
-                          display: pa.Table | None = None) -> None:
+                          display: pa.Table | None = None, note: str = "") -> None:
         """Replace the result with `table`, shown as `display` (display_table of it)."""
         self.result = table
         more = "  (row limit reached)" if truncated else ""
+        more += f"  ·  {note}" if note else ""
         self.info = (f"{human_count(table.num_rows)} rows x {table.num_columns} columns "
                      f"in {seconds * 1000:.0f} ms{more}")
         self.query_one("#query-info", Static).update(self.info)
