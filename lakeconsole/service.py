@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from lakeconsole.silver.result import CompactionResult
 if TYPE_CHECKING:
     from lakeconsole.iceberg.history import SnapshotEntry
     from lakeconsole.iceberg.silver import SilverTables
+    from lakeconsole.iceberg.sync import SyncResult
     from lakeconsole.lake.replays import ReplayResult
     from lakeconsole.ledger.coverage import HourCoverage
     from lakeconsole.query.catalog import CatalogNode
@@ -48,6 +50,14 @@ STORAGE_RETRY_FIRST_S = 0.5
 STORAGE_RETRY_MAX_S = 30.0
 DEMO_RATE = 2000.0
 CANCEL_RETRY_S = 0.5
+# Gold joins its Iceberg table a minute after each hour closes: the last flushes of the
+# hour (every 1-2 s) are in by then, and one commit per hour keeps the metadata small.
+GOLD_SYNC_DELAY_S = 60.0
+
+
+def seconds_to_gold_sync(now: float) -> float:
+    """Seconds from `now` (epoch) to the next time GOLD_SYNC_DELAY_S past a UTC hour."""
+    return 3600 - (now - GOLD_SYNC_DELAY_S) % 3600
 
 
 class Service:
@@ -121,6 +131,8 @@ class Service:
             self._tasks.append(loop.create_task(self.auto.run(), name="auto compaction"))
         if self.demo:
             self._tasks.append(loop.create_task(self._run_demo_feed(), name="demo feed"))
+        if self.settings.iceberg.enabled:
+            self._tasks.append(loop.create_task(self._sync_gold_hourly(), name="gold iceberg"))
         self._started = True
 
     async def _wait_for_storage(self) -> None:
@@ -225,6 +237,28 @@ class Service:
                 log.debug("stream poll failed: %s", describe_error(exc))
                 continue
             self.emit(state)
+
+    async def _sync_gold_hourly(self) -> None:
+        """With Iceberg on: once each UTC hour has closed, Gold's new files join its table."""
+        while True:
+            await asyncio.sleep(seconds_to_gold_sync(time.time()))
+            try:
+                await asyncio.to_thread(self.sync_gold)
+            except Exception as exc:  # the catalog or storage, of any library: next hour
+                self.emit(ev.ErrorRaised("gold iceberg sync", describe_error(exc)))
+
+    def sync_gold(self) -> list[SyncResult]:
+        """Commit the Gold files flushed since the last sync to the Gold Iceberg table."""
+        from lakeconsole.contract.schemas import gold_datasets
+        from lakeconsole.iceberg.sync import sync  # pyiceberg: only with Iceberg on
+
+        results = sync(self.storage, self.settings, gold_datasets())
+        for r in results:
+            if r.status == "failed":
+                self.emit(ev.ErrorRaised("gold iceberg sync", f"{r.key}: {r.detail}"))
+            elif r.status == "committed":
+                log.info("gold iceberg sync: %s %s", r.key, r.detail)
+        return results
 
     async def _run_demo_feed(self) -> None:
         from lakeconsole.demo.feed import run_feed

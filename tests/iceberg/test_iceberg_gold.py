@@ -16,8 +16,10 @@ from lakeconsole.iceberg.silver import SilverTables
 from lakeconsole.iceberg.sync import sync
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import GoldReader
+from lakeconsole.service import Service, seconds_to_gold_sync
 from tests.factories import DAY, DAY_NS, HOUR_NS, write
-from tests.iceberg.test_iceberg_silver import settings_for
+from tests.iceberg.test_iceberg_silver import settings_for as silver_settings
+from tests.ingest.helpers import settings_for
 
 GOLD = by_name("levels.signals")
 
@@ -35,7 +37,7 @@ def flush(storage: Storage, n: int, at_ns: int) -> None:
 
 
 def gold_scan(storage: Storage, root: Path) -> pa.Table:
-    settings = settings_for(root)
+    settings = silver_settings(root)
     table = open_catalog(settings.iceberg, storage, settings.storage).load_table(
         tables.identifier(GOLD))
     return table.scan().to_arrow().sort_by([("ts_event_ns", "ascending"),
@@ -44,7 +46,7 @@ def gold_scan(storage: Storage, root: Path) -> pa.Table:
 
 def test_sync_appends_new_gold_flushes_in_one_snapshot_per_date(tmp_path: Path) -> None:
     root = tmp_path / "lake"
-    settings = settings_for(root)
+    settings = silver_settings(root)
     storage = Storage.from_settings(settings.storage)
     flush(storage, 5, DAY_NS + 13 * HOUR_NS)
     flush(storage, 3, DAY_NS + 14 * HOUR_NS)
@@ -72,3 +74,33 @@ def test_sync_appends_new_gold_flushes_in_one_snapshot_per_date(tmp_path: Path) 
     entries = history(SilverTables(storage, settings), GOLD)
     assert [(e.table, e.current, e.total_rows) for e in entries] == [
         ("gold.levels_signals", True, 20), ("gold.levels_signals", False, 16)]
+
+
+def test_gold_syncs_a_minute_after_each_utc_hour_closes() -> None:
+    hour = 1_795_824_000  # 2026-11-28 00:00:00 UTC
+    assert seconds_to_gold_sync(hour + 3599) == 61  # 00:59:59 → 01:01:00
+    assert seconds_to_gold_sync(hour + 30) == 30  # the 23:00 hour's sync is still due
+    assert seconds_to_gold_sync(hour + 60) == 3600  # just synced: the next hour's
+    assert seconds_to_gold_sync(hour + 61) == 3599
+
+
+async def test_the_service_syncs_gold_and_runs_it_hourly(tmp_path: Path, nats_url: str) -> None:
+    """The service's own sync commits the flushed Gold files; its hourly task runs."""
+    settings = settings_for(tmp_path / "lake", nats_url, **{"iceberg.enabled": True})
+    storage = Storage.from_settings(settings.storage)
+    flush(storage, 4, DAY_NS + 13 * HOUR_NS)
+    service = Service(settings)
+    [result] = service.sync_gold()
+    assert result.status == "committed"
+    assert gold_scan(storage, tmp_path / "lake").num_rows == 8
+    await service.start()
+    try:
+        assert "gold iceberg" in {t.get_name() for t in service._tasks}
+    finally:
+        await service.stop()
+    off = Service(settings_for(tmp_path / "off", nats_url))
+    await off.start()
+    try:
+        assert "gold iceberg" not in {t.get_name() for t in off._tasks}
+    finally:
+        await off.stop()
