@@ -93,6 +93,8 @@ def _stop_on(sig: signal.Signals, stop: asyncio.Event) -> None:
 
 async def _main(settings: Settings, demo: bool = False, log_format: str = "text",
                 child: int | None = None) -> int:
+    stop = asyncio.Event()
+    _on_stop_signals(stop)  # before the banner: a stop right after it must still be clean
     service = Service(settings, demo=demo)
     service.subscribe(log_event)
     service.subscribe(LagLog(log).apply)
@@ -108,16 +110,14 @@ async def _main(settings: Settings, demo: bool = False, log_format: str = "text"
         print(text, file=sys.stderr, flush=True)
     ops = serve_configured(service, settings, default)
     try:
-        return await _run(service, settings, demo)
+        return await _run(service, settings, demo, stop)
     finally:
         if ops is not None:
             ops.stop()
 
 
-async def _run(service: Service, settings: Settings, demo: bool) -> int:
-    stop = asyncio.Event()
+async def _run(service: Service, settings: Settings, demo: bool, stop: asyncio.Event) -> int:
     loop = asyncio.get_running_loop()
-    _on_stop_signals(stop)
     starting = loop.create_task(service.start())
     stopper = loop.create_task(stop.wait())
     await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
