@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import struct
 import subprocess
@@ -293,3 +294,17 @@ def _unmount(path: Path) -> None:
     lazy = _run(["umount", "-l", str(path)])
     if lazy.returncode != 0:
         raise TmpfsError(f"cannot unmount the tmpfs at {path}: {lazy.stderr.strip()}")
+
+
+def kill_when_paused(argv: list[str], cwd: Path) -> tuple[str, str]:
+    """Run a child until it prints its first line (it says `paused` at the moment to
+    crash), then SIGKILL it; returns that line and the child's stderr."""
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline().strip()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate()
+    return line, err

@@ -29,8 +29,7 @@ def console_command(args: argparse.Namespace) -> str:
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the console on http://HOST:PORT until Ctrl-C."""
-    from textual_serve.server import Server  # aiohttp and jinja: only for this command
+    from lakeconsole.tui.serve import serve_in_browser  # aiohttp and jinja: only here
 
-    command = console_command(args)
-    Server(command, host=args.host, port=args.port, title="lakeconsole").serve()
+    serve_in_browser(console_command(args), args.host, args.port)
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +11,8 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.silver import layout
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.factories import DAY, trade_table, write
-from tests.iceberg.test_iceberg_silver import (
+from tests.faults import kill_when_paused
+from tests.iceberg.helpers import (
     TRADES,
     head,
     reader_rows,
@@ -23,7 +22,7 @@ from tests.iceberg.test_iceberg_silver import (
     table_of,
     ts,
 )
-from tests.iceberg.test_iceberg_silver import named_files as named
+from tests.iceberg.helpers import named_files as named
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,14 +59,7 @@ def test_kill_between_switch_and_commit(tmp_path: Path, heal: str) -> None:
     table = table_of(storage, settings)
     before, old = head(table), scan(table, "SPY")
     write(storage, trade_table("SPY", ts(16, 15), seq0=700))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(storage.root), DAY], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline().strip()
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
+    line, err = kill_when_paused([sys.executable, "-c", CHILD, str(storage.root), DAY], ROOT)
     assert line == "paused", err[-2000:]
     # Silver switched (the manifest is the truth); the table is at its previous snapshot,
     # whose files the killed run's tidy kept.

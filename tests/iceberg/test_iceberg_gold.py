@@ -18,7 +18,7 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import GoldReader
 from lakeconsole.service import Service, seconds_to_gold_sync
 from tests.factories import DAY, DAY_NS, HOUR_NS, write
-from tests.iceberg.test_iceberg_silver import settings_for as silver_settings
+from tests.iceberg.helpers import settings_for as silver_settings
 from tests.ingest.helpers import settings_for
 
 GOLD = by_name("levels.signals")

@@ -12,7 +12,7 @@ import pytest
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.factories import DAY, trade_table, write
-from tests.iceberg.test_iceberg_silver import (
+from tests.iceberg.helpers import (
     reader_rows,
     same_rows,
     scan,

@@ -10,7 +10,7 @@ from lakeconsole.config import load_settings
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.factories import DAY, trade_table, write
-from tests.iceberg.test_iceberg_silver import head, reader_rows, same_rows, scan, table_of, ts
+from tests.iceberg.helpers import head, reader_rows, same_rows, scan, table_of, ts
 
 pytestmark = pytest.mark.s3
 

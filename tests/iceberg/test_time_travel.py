@@ -19,7 +19,7 @@ from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import SilverReader
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table, write
-from tests.iceberg.test_iceberg_silver import settings_for, ts
+from tests.iceberg.helpers import settings_for, ts
 
 NEXT_DAY = "2024-01-03"
 

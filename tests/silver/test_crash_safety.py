@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from lakeconsole.silver import layout
 from lakeconsole.silver.compactor import SilverCompactor
 from lakeconsole.silver.params import CompactionParams
 from tests.conftest import s3_options
+from tests.faults import kill_when_paused
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2024-03-01"
@@ -81,17 +81,9 @@ def compact(storage: Storage, force: bool = False) -> dict[str, Any]:
 def kill_at(storage: Storage, name: str, when: str, force: bool = False) -> None:
     """Compact in a child process and SIGKILL it `when` (before/after) it calls layout.`name`."""
     options = {} if storage.is_local else s3_options(storage.fs.endpoint_url)
-    child = subprocess.Popen(
+    line, err = kill_when_paused(
         [sys.executable, "-c", CHILD, storage.url, json.dumps(options), DAY, name, when,
-         "force" if force else "-", str(SMALL_FILES)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline().strip()
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
+         "force" if force else "-", str(SMALL_FILES)], ROOT)
     assert line == "paused", f"the child never reached {name}: {line} {err[-2000:]}"
 
 

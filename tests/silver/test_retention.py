@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,6 +20,7 @@ from lakeconsole.silver.compactor import SilverCompactor
 from lakeconsole.silver.lease import Lease
 from tests.conftest import s3_options
 from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table, write
+from tests.faults import kill_when_paused
 
 ROOT = Path(__file__).resolve().parents[2]
 BEFORE = "2024-01-10"  # the cutoff of every test: DAY (2024-01-02) is older
@@ -248,15 +247,8 @@ retention.prune_bronze(storage, sys.argv[3], dry_run=False)
 def kill_mid_prune(storage: Storage) -> None:
     """Prune in a child process and SIGKILL it after its first Bronze file is deleted."""
     options = {} if storage.is_local else s3_options(storage.fs.endpoint_url)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, storage.url, json.dumps(options),
-                              BEFORE], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline().strip()
-    finally:
-        child.send_signal(signal.SIGKILL)
-        _, err = child.communicate()
+    line, err = kill_when_paused(
+        [sys.executable, "-c", CHILD, storage.url, json.dumps(options), BEFORE], ROOT)
     assert line == "paused", f"the child never deleted a file: {line} {err[-2000:]}"
 
 

@@ -28,7 +28,7 @@ from lakeconsole.tui.widgets.file_detail import FileDetailPane
 from lakeconsole.tui.widgets.partitions import PartitionTree
 from lakeconsole.tui.widgets.query import QueryPanel
 from tests.factories import DAY, TRADES, trade_table, write
-from tests.iceberg.test_iceberg_silver import ts
+from tests.iceberg.helpers import ts
 from tests.tui.helpers import console_settings, text_of, until
 from tests.tui.test_inspection import expand
 
