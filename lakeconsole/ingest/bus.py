@@ -300,7 +300,13 @@ class NATSBus:
         try:
             await self.js.add_stream(config)
         except nats.js.errors.Error as exc:
-            raise IngestError(f"cannot create stream {name} ({wildcard}): {exc}") from exc
+            # Another service or a producer may have created it since we looked: use theirs.
+            try:
+                theirs = await self.js.find_stream_name_by_subject(subject)
+            except nats.js.errors.NotFoundError:
+                raise IngestError(f"cannot create stream {name} ({wildcard}): {exc}") from exc
+            await self._report_stream(theirs)
+            return theirs
         log.info("created stream %s (%s): %s", name, wildcard, limits.describe())
         self._reported.add(name)
         return name

@@ -193,6 +193,23 @@ async def test_ensure_streams_finds_existing_stream_and_leaves_it_alone(
     assert "max_msgs=500" in caplog.text
 
 
+async def test_services_starting_together_on_an_empty_server_agree_on_the_stream(
+    nats_url: str,
+) -> None:
+    # Each finds no stream and creates one with its own limits; the server takes the first
+    # and refuses the others (a different config), which then use the one that won.
+    buses = [NATSBus() for _ in range(8)]
+    for b in buses:
+        await b.connect(nats_url)
+    try:
+        found = await asyncio.gather(*(b.ensure_streams([TRADES], StreamLimits(60.0 * (i + 1)))
+                                       for i, b in enumerate(buses)))
+        assert found == [{TRADES: "MARKET"}] * len(buses)
+    finally:
+        for b in buses:
+            await b.close()
+
+
 async def test_ensure_streams_rejects_foreign_subject(bus: NATSBus) -> None:
     with pytest.raises(IngestError, match="no default stream"):
         await bus.ensure_streams(["weather.rain"])
