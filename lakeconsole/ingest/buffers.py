@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from lakeconsole.contract.bulk import BulkDecoder, as_lines
+from lakeconsole.contract.bulk import BulkDecoder
 from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import Dataset
 from lakeconsole.contract.wire import Decoded
@@ -177,8 +178,12 @@ class _Assembly:
         self.decoder = decoder
         self.recv_ns = recv_ns
         self.batch = batch
-        self.raws = {d.stream_seq: d.data for d in batch.deliveries}
         self.out = Assembled(decoder.dataset.schema.empty_table(), [], [])
+
+    @functools.cached_property
+    def raws(self) -> dict[int, bytes]:
+        """Each message's bytes by stream sequence, for the records of rejects only."""
+        return {d.stream_seq: d.data for d in self.batch.deliveries}
 
     def run(self, bulk: BulkDecoder | None, limits: EventLimits) -> Assembled:
         batch, parts = self.batch, list[pa.Table]()
@@ -202,10 +207,12 @@ class _Assembly:
         rows = sum(batch.raw_rows[lo:hi])
         table = None
         if bulk is not None:
-            lines = [as_lines(m) for m in batch.raw[lo:hi]]
-            table = bulk.decode(lines, self.recv_ns, rows)
+            table = bulk.decode(batch.raw[lo:hi], self.recv_ns, rows)
         if table is not None:
             parts.append(table)
+            if rows == hi - lo:  # one row per message: no per-message loop
+                self.out.stream_seqs.extend(batch.raw_seqs[lo:hi])
+                return
             for seq, n in zip(batch.raw_seqs[lo:hi], batch.raw_rows[lo:hi], strict=True):
                 self.out.stream_seqs.extend(itertools.repeat(seq, n))
         elif bulk is None or hi - lo == 1 or rows <= _EXACT_ROWS:

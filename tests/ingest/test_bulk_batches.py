@@ -15,7 +15,7 @@ import msgspec
 import pyarrow as pa
 import pytest
 
-from lakeconsole.contract.bulk import BulkDecoder, as_lines, bulk_rows
+from lakeconsole.contract.bulk import BulkDecoder, as_lines, bulk_rows, joined_lines
 from lakeconsole.contract.limits import EventLimits
 from lakeconsole.contract.schemas import by_name
 from lakeconsole.contract.wire import BronzeDecoder, Decoded
@@ -174,6 +174,13 @@ def test_bulk_rows_by_shape(data: bytes, expected: int) -> None:
 def test_as_lines_puts_each_element_on_its_own_line() -> None:
     assert as_lines(b'[{"a":1},{"a":2}]') == b'{"a":1}\n{"a":2}'
     assert as_lines(b'{"a":1}') == b'{"a":1}'
+
+
+def test_joined_lines_splits_array_messages_wherever_they_are() -> None:
+    objects = [b'{"a":1}', b'{"a":2}']
+    assert joined_lines(objects) == b'{"a":1}\n{"a":2}'
+    assert joined_lines([*objects, b'[{"a":3}]']) == b'{"a":1}\n{"a":2}\n{"a":3}'
+    assert joined_lines([b'[{"a":0},{"a":1}]', *objects]) == b'{"a":0}\n{"a":1}\n{"a":1}\n{"a":2}'
 
 
 def test_take_leaves_whole_messages_for_the_next_flush() -> None:
