@@ -95,7 +95,7 @@ def test_query(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await pilot.press("4")
         panel = pilot.app.query_one(QueryPanel)
-        panel.fill("bronze", "stocks.trades", "SPY", "2026-01-01")
+        panel.fill("silver", "stocks.trades", "SPY", "2026-01-01")
         await panel.show_result(table, 0.0123, False)
         pilot.app.set_focus(None)
         await without_toasts(pilot)
