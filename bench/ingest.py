@@ -23,7 +23,9 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,14 +147,71 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS: VmHWM, not ru_maxrss, which Linux carries across exec
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak RSS: VmHWM, not ru_maxrss, which Linux carries across exec
     (a child would report the parent's peak from before its fork)."""
-    with open("/proc/self/status") as f:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase_processes(url: str, root: Path, processes: int, messages: int
+                          ) -> dict[str, Any]:
+    """`lakeconsole --headless --processes N` on its own durable, timed once every child
+    has flushed once (start-up left out, as in the other phases): what was still pending
+    then, over the time to drain it, scaled to the whole backlog."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "bench.toml"
+    config.write_text(f'[storage]\nroot = "{root / "lake"}"\n[nats]\nurl = "{url}"\n'
+                      f'bronze_consumer = "bench-processes"\n')
+    with (root / "headless.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lakeconsole", "--headless", "--processes", str(processes)],
+            env={**os.environ, "LAKECONSOLE_CONFIG": str(config)},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        log = root / "headless.log"
+        # Each child's first flush imports pandas (pyarrow's shim): wait that out too.
+        while not all(f"[p{i}] lakeconsole.ingest.stream_writers: flushed" in log.read_text()
+                      for i in range(processes)):
+            assert proc.poll() is None, log.read_text()
+            await asyncio.sleep(0.01)
+        start, cpu = time.perf_counter(), tree_cpu(proc.pid)
+        info = await js.consumer_info("MARKET", "bench-processes")
+        left = info.num_pending + info.num_ack_pending
+        while info.num_pending or info.num_ack_pending:
+            await asyncio.sleep(0.05)
+            info = await js.consumer_info("MARKET", "bench-processes")
+        elapsed, cpu = time.perf_counter() - start, tree_cpu(proc.pid) - cpu
+        rss = sum(peak_rss_mb(p.pid) for p in tree(proc.pid))
+    finally:
+        await nc.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    scale = messages / max(left, 1)
+    return {"seconds": elapsed * scale, "cpu": cpu * scale, "rss_mb": rss, "timed": left / messages}
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants."""
+    top = psutil.Process(pid)
+    return [top, *top.children(recursive=True)]
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process tree so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in tree(pid))
 
 
 def run_phase(phase: str, url: str, events: int, root: str, inflight_mb: int) -> dict[str, Any]:
@@ -164,21 +224,45 @@ def run_phase(phase: str, url: str, events: int, root: str, inflight_mb: int) ->
     return result
 
 
-def scenario(events: int, batch: int, inflight_mb: int) -> float:
-    """Preload, run both phases, print their figures; return the wall ratio b/a."""
+def scenario(events: int, batch: int, inflight_mb: int, processes: int) -> float:
+    """Preload, run the phases, print their figures; return the wall ratio b/a."""
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNATS(Path(tmp) / "nats") as server:
         t0 = time.perf_counter()
         events = asyncio.run(preload(server.url, events, batch))
         print(f"\n{events:,} events as {events // batch:,} messages of {batch} "
               f"(preloaded in {time.perf_counter() - t0:.1f} s)")
-        bare = run_phase("bare", server.url, events, "", inflight_mb)
-        svc = run_phase("service", server.url, events, str(Path(tmp) / "lake"), inflight_mb)
+        assert server.pid is not None
+        phases = {}
+        for phase, root in (("bare", ""), ("service", str(Path(tmp) / "lake"))):
+            before = cpu_seconds(server.pid)
+            phases[phase] = run_phase(phase, server.url, events, root, inflight_mb)
+            phases[phase]["server_cpu"] = cpu_seconds(server.pid) - before
+        if processes > 1:
+            before = cpu_seconds(server.pid)
+            phases["processes"] = asyncio.run(
+                phase_processes(server.url, Path(tmp) / "processes", processes,
+                                events // batch))
+            phases["processes"]["server_cpu"] = cpu_seconds(server.pid) - before
+    bare, svc = phases["bare"], phases["service"]
     a, b = events / bare["seconds"], events / svc["seconds"]
-    for label, r, rate in (("(a) bare consumer", bare, a), ("(b) headless service", svc, b)):
+    cores = os.cpu_count() or 1
+    rows = [("(a) bare consumer", bare), ("(b) headless service", svc)]
+    if "processes" in phases:
+        rows.append((f"(c) --processes {processes}", phases["processes"]))
+    for label, r in rows:
+        rate = events / r["seconds"]
+        # The server shares the cores: how busy the machine was says what bounds a phase.
+        busy = (r["cpu"] + r["server_cpu"]) / (r["seconds"] * cores)
         print(f"  {label:<21}: {rate:>9,.0f} events/s ({r['seconds']:.2f} s), "
-              f"{events / r['cpu']:>9,.0f} per CPU-second, peak RSS {r['rss_mb']:.0f} MB")
+              f"{events / r['cpu']:>9,.0f} per CPU-second, peak RSS {r['rss_mb']:.0f} MB; "
+              f"nats-server {r['server_cpu']:.1f} CPU-s, {cores} cores {busy:.0%} busy")
     print(f"  rows held decoded at most: {svc['decoded_rows_peak']:,}")
     print(f"  ratio b/a: {b / a:.2f} wall, {bare['cpu'] / svc['cpu']:.2f} CPU")
+    if "processes" in phases:
+        c = phases["processes"]
+        print(f"  ratio c/a: {bare['seconds'] / c['seconds']:.2f} wall (timed over the "
+              f"{c['timed']:.0%} of the backlog left once all {processes} children had flushed; "
+              f"peak RSS summed over them and their supervisor)")
     return float(b / a)
 
 
@@ -193,6 +277,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["single", "batch"], help="run one scenario")
     parser.add_argument("--inflight-mb", type=int, default=0,
                         help="nats.max_inflight_mb for both phases (default: the setting's)")
+    parser.add_argument("--processes", type=int, default=2, metavar="N",
+                        help="also drain with `--headless --processes N` (0: skip)")
     parser.add_argument("--phase", choices=["bare", "service"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -203,10 +289,11 @@ def main() -> None:
     scale = 10 if args.quick else 1
     ratios = {}
     if args.only != "batch":
-        ratios["single"] = scenario(args.single_events // scale, 1, args.inflight_mb)
+        ratios["single"] = scenario(args.single_events // scale, 1, args.inflight_mb,
+                                    args.processes)
     if args.only != "single":
         ratios[f"batch of {args.batch}"] = scenario(args.events // scale, args.batch,
-                                                    args.inflight_mb)
+                                                    args.inflight_mb, args.processes)
     print("\n" + "   ".join(f"{k}: ratio {v:.2f}" for k, v in ratios.items()))
 
 

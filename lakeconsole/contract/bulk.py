@@ -101,9 +101,6 @@ class BulkDecoder:
                 pa.BufferReader(joined_lines(messages)),  # type: ignore[arg-type]
                 read_options=self._read,
                 parse_options=self._parse,
-                # The system allocator hands a flush's parse buffers back when it ends;
-                # mimalloc (Arrow's default) keeps them per reader thread.
-                memory_pool=pa.system_memory_pool(),
             )
         except Exception:  # anything Arrow cannot prove valid: the exact path decides
             return None
