@@ -310,7 +310,7 @@ class Service:
         as_of_snapshot: int | None = None,
         as_of_ns: int | None = None,
     ) -> pa.Table:
-        """Rows of one partition and date as Arrow; Silver also as of a snapshot or a time."""
+        """Rows of one partition and date as Arrow; Silver and Gold also as of a snapshot."""
         if as_of_snapshot is not None or as_of_ns is not None:
             return self._read_as_of(tier, dataset, partition_value, date, start_ns, end_ns,
                                     columns, as_of_snapshot, as_of_ns)
@@ -322,14 +322,14 @@ class Service:
     def _read_as_of(self, tier: str, dataset: str, partition_value: str, date: str,
                     start_ns: int | None, end_ns: int | None, columns: list[str] | None,
                     as_of_snapshot: int | None, as_of_ns: int | None) -> pa.Table:
-        """A Silver read from the dataset's Iceberg table, as an older snapshot saw it."""
+        """A Silver or Gold read from the dataset's Iceberg table, as an older snapshot saw it."""
         from lakeconsole.contract.schemas import by_name
 
-        if tier != "silver":
-            raise QueryError(f"time travel (as of) reads Silver only, not {tier}")
+        if tier not in ("silver", "gold"):
+            raise QueryError(f"time travel (as of) reads Silver and Gold, not {tier}")
         ds = by_name(dataset)
-        if "silver" not in ds.tiers:
-            raise SchemaError(f"dataset {ds.name} is not stored in the silver tier")
+        if tier not in ds.tiers:
+            raise SchemaError(f"dataset {ds.name} is not stored in the {tier} tier")
         unknown = [c for c in columns or [] if c not in ds.columns]
         if unknown:
             raise SchemaError(f"unknown column(s) {', '.join(unknown)} in {ds.name}")

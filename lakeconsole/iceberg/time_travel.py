@@ -1,6 +1,6 @@
-"""Time travel: one partition and date of a Silver table as an older snapshot saw it.
+"""Time travel: one partition and date of a Silver or Gold table as an older snapshot saw it.
 
-The rows come back exactly as the Silver reader (`lakeconsole.query.readers`) returns them:
+The rows come back exactly as the tier's reader (`lakeconsole.query.readers`) returns them:
 the dataset's columns and Arrow types, sorted by `ts_event_ns`, `seq`. A snapshot is
 named by its id (what `iceberg history` lists) or by a time: the snapshot current then.
 """
@@ -35,7 +35,7 @@ MAX_NS = 2**63 - 1
 def read_as_of(silver: SilverTables, ds: Dataset, partition_value: str, date: str, *,
                snapshot_id: int | None = None, as_of_ns: int | None = None,
                start_ns: int | None = None, end_ns: int | None = None) -> pa.Table:
-    """Like the Silver reader's read_arrow, as of a snapshot id or a time (ns since epoch)."""
+    """Like the reader's read_arrow, as of a snapshot id or a time (ns since epoch)."""
     partitioning.check_date(date)
     table = silver.table(ds)
     if snapshot_id is not None and as_of_ns is None:
@@ -52,7 +52,7 @@ def read_as_of(silver: SilverTables, ds: Dataset, partition_value: str, date: st
     except Exception as exc:  # pyiceberg, Arrow, the file system: one line of cause
         raise IcebergError(f"cannot read {tables.identifier(ds)} as of snapshot "
                            f"{snap.snapshot_id}: {describe(exc)}") from exc
-    # One scan task per file, in no promised order: sort like the Silver reader does.
+    # One scan task per file, in no promised order: sort like the readers do.
     got = got.take(pc.sort_indices(got, sort_keys=[(c, "ascending") for c in ds.sort_columns]))
     # pyiceberg may hand back large_string and drops the contract's nullability: cast back.
     return got.select(ds.columns).cast(ds.schema).replace_schema_metadata(None)

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.schemas import by_name
+from lakeconsole.errors import SchemaError
 from lakeconsole.iceberg import tables
 from lakeconsole.iceberg.catalog import open_catalog
 from lakeconsole.iceberg.history import history
@@ -104,3 +106,25 @@ async def test_the_service_syncs_gold_and_runs_it_hourly(tmp_path: Path, nats_ur
         assert "gold iceberg" not in {t.get_name() for t in off._tasks}
     finally:
         await off.stop()
+
+
+def test_gold_reads_as_of_an_earlier_sync(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    settings = silver_settings(root)
+    storage = Storage.from_settings(settings.storage)
+    flush(storage, 5, DAY_NS + 13 * HOUR_NS)
+    sync(storage, settings, [GOLD])
+    before = GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", DAY)
+    flush(storage, 3, DAY_NS + 14 * HOUR_NS)  # flushed and synced later
+    sync(storage, settings, [GOLD])
+    service = Service(settings)
+    old, new = sorted(service.iceberg_history(GOLD.name), key=lambda e: e.committed_ms)
+    got = service.read("gold", GOLD.name, "SPY", DAY, as_of_snapshot=old.snapshot_id)
+    assert got.equals(before) and got.num_rows == 10
+    at_first = service.read("gold", GOLD.name, "SPY", DAY, as_of_ns=new.committed_ms * 10**6 - 1)
+    assert at_first.equals(before)
+    now = service.read("gold", GOLD.name, "SPY", DAY, as_of_snapshot=new.snapshot_id)
+    assert now.equals(GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", DAY))
+    assert now.num_rows == 16
+    with pytest.raises(SchemaError, match="not stored in the silver tier"):
+        service.read("silver", GOLD.name, "SPY", DAY, as_of_snapshot=old.snapshot_id)

@@ -77,7 +77,7 @@ def test_service_reads_as_of_and_lists_the_history(tmp_path: Path) -> None:
     price = service.read("silver", "stocks.trades", "SPY", DAY, columns=["price"],
                          as_of_snapshot=lake.first.snapshot_id)
     assert price.equals(lake.old.select(["price"]))
-    with pytest.raises(QueryError, match="reads Silver only, not bronze"):
+    with pytest.raises(QueryError, match="reads Silver and Gold, not bronze"):
         service.read("bronze", "stocks.trades", "SPY", DAY, as_of_ns=between)
 
 
@@ -91,7 +91,7 @@ def test_service_says_iceberg_is_off(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("tier", "as_of", "iceberg", "message"), [
-    ("bronze", "123", True, "as of: time travel reads Silver only (tier silver, not bronze)"),
+    ("bronze", "123", True, "as of: time travel reads Silver and Gold, not bronze"),
     ("silver", "yesterday", True, "as of: 'yesterday' is neither a snapshot id nor a time"),
     ("silver", "123", False, "as of: Iceberg is off; set [iceberg] enabled = true"),
 ])

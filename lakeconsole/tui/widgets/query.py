@@ -77,7 +77,7 @@ class QueryPanel(Vertical):
                             suggester=SuggestFromList([d.name for d in DATASETS]))
                 yield Input(placeholder="partition value", id="q-partition")
                 yield Input(self.today, placeholder="date YYYY-MM-DD", id="q-date")
-                yield Input(placeholder="as of: snapshot id or time (silver)", id="q-as-of")
+                yield Input(placeholder="as of: snapshot id or time (silver, gold)", id="q-as-of")
                 yield Input(placeholder="from: 14:30, date time or ns", id="q-start")
                 yield Input(placeholder="to: 14:45:30.5, date time or ns", id="q-end")
             yield SqlEditor(DEFAULT_SQL, id="q-sql-box")
@@ -139,8 +139,8 @@ class QueryPanel(Vertical):
         """(snapshot id, None) for a plain number, (None, ns) for a time, or neither."""
         if not text:
             return None, None
-        if tier != "silver":
-            raise ValueError(f"as of: time travel reads Silver only (tier silver, not {tier})")
+        if tier not in ("silver", "gold"):
+            raise ValueError(f"as of: time travel reads Silver and Gold, not {tier}")
         # A plain number is a snapshot id, as the history lists them: a 19-digit id and
         # a time in ns look alike, so a time is written as a date time (or 14:30).
         if text.isdigit():
