@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import requests
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    AuthorizationExpiredError,
+    ForbiddenError,
+    OAuthError,
+    UnauthorizedError,
+)
 
 from lakeconsole.config import IcebergSettings, StorageSettings
 from lakeconsole.errors import LakeError, describe
@@ -74,4 +81,22 @@ def open_catalog(ice: IcebergSettings, storage: Storage, storage_settings: Stora
     except LakeError:
         raise
     except Exception as exc:
+        if ice.catalog == "rest":
+            raise IcebergError(f"cannot open the Iceberg REST catalog at {ice.uri}: "
+                               f"{_rest_cause(exc)}") from exc
         raise IcebergError(f"cannot open the Iceberg catalog: {describe(exc)}") from exc
+
+
+# What RestCatalog raises for a refused token or client secret: HTTP 401, 403 and 419,
+# and the OAuth token endpoint's refusals.
+_AUTH_ERRORS = (UnauthorizedError, ForbiddenError, OAuthError, AuthorizationExpiredError)
+
+
+def _rest_cause(exc: Exception) -> str:
+    """Why a REST catalog did not open, in one line that says what to check."""
+    if isinstance(exc, requests.ConnectionError):
+        # Its text is urllib3's retry chain with object reprs; the class says enough.
+        return f"unreachable ({type(exc).__name__})"
+    if isinstance(exc, _AUTH_ERRORS):
+        return f"{describe(exc)} (check [iceberg] token or credential)"
+    return describe(exc)

@@ -10,7 +10,7 @@ a timestamp type, do not apply without changing the contract's column type).
 from __future__ import annotations
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.transforms import IdentityTransform
 
@@ -51,7 +51,10 @@ def ensure_table(catalog: Catalog, storage: Storage, ds: Dataset) -> Table:
     except NoSuchTableError:
         pass
     _ensure_namespace(catalog, namespace(ds))
-    txn = catalog.create_table_transaction(name, ds.schema, location=location(storage, ds))
+    try:
+        txn = catalog.create_table_transaction(name, ds.schema, location=location(storage, ds))
+    except TableAlreadyExistsError:  # a REST catalog refuses it once another worker made it
+        return catalog.load_table(name)
     with txn.update_spec() as spec:
         spec.add_identity(ds.partition_key)
     with txn.update_sort_order() as order:
