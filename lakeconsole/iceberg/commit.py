@@ -46,6 +46,18 @@ def current_files(table: Table, key: str, value: str, prefix: str) -> dict[str, 
     return {t.file.file_path: t.file for t in tasks if t.file.file_path.startswith(prefix)}
 
 
+def named_paths(table: Table) -> set[str]:
+    """Every data file the current snapshot names, in every partition (manifests only)."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return set()
+    paths: set[str] = set()
+    for manifest in snapshot.manifests(table.io):
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            paths.add(entry.data_file.file_path)
+    return paths
+
+
 def referenced_files(table: Table, key: str, value: str, prefix: str, tag: str) -> set[str]:
     """Every data file under `prefix` that some snapshot still references (time travel).
 

@@ -20,9 +20,11 @@ from pyiceberg.table import Table
 
 from lakeconsole.config import Settings
 from lakeconsole.contract.schemas import Dataset
+from lakeconsole.contract.tiers import Tier
 from lakeconsole.errors import LakeError, describe
 from lakeconsole.iceberg import commit, tables
 from lakeconsole.iceberg.catalog import IcebergError, lake_uri, open_catalog
+from lakeconsole.lake import partitioning
 from lakeconsole.lake.storage import Storage
 from lakeconsole.silver import layout
 
@@ -80,6 +82,18 @@ class SilverTables:
                            lambda: commit.referenced_files(self.table(ds), ds.partition_key,
                                                            value, prefix, _tag(ds, value, day)))
         return frozenset(f"{base}/{uri[len(prefix):]}" for uri in uris)
+
+    def named_dates(self, ds: Dataset, tier: Tier) -> set[tuple[str, str]]:
+        """(value, date) of every file the table's current snapshot names in `tier`."""
+        base = partitioning.dataset_dir(ds, tier)
+        prefix = lake_uri(self.storage, base) + "/"
+        uris = self._guard("list the files of", ds.name,
+                           lambda: commit.named_paths(self.table(ds)))
+        # Files outside the dataset's directory are another writer's: not ours to judge.
+        parsed = [partitioning.parse(f"{base}/{u[len(prefix):]}")
+                  for u in uris if u.startswith(prefix)]
+        return {(p.value, p.date) for p in parsed
+                if p is not None and p.key == ds.partition_key}
 
     def publish(self, ds: Dataset, manifest: layout.Manifest | None, value: str, day: str
                 ) -> Published:

@@ -9,6 +9,11 @@ since the last sync, in one snapshot per date: a commit per flush would add a sn
 every second or two and stall the writer for a commit's 0.1 to 0.5 s, where a sync per
 closed hour (cron) adds one per partition and hour. Snapshots are expired per table
 first, by `[iceberg] keep_snapshots` and `keep_hours`, so their files go in the same run.
+
+Dates the table names but the lake no longer has (their directory removed by hand: nothing
+in lakeconsole deletes Silver or Gold dates) are reconciled the same way: with no files
+left, the commit removes all of the date's files from the table, so its scans stop
+naming files that are gone. Their results say `dropped: …`.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from lakeconsole.config import Settings
 from lakeconsole.contract.schemas import Dataset, bronze_datasets, gold_datasets
 from lakeconsole.contract.tiers import Tier
 from lakeconsole.errors import describe
-from lakeconsole.iceberg.silver import SilverTables
+from lakeconsole.iceberg.silver import Published, SilverTables
 from lakeconsole.lake import listing, partitioning
 from lakeconsole.lake.storage import Storage
-from lakeconsole.silver import layout
+from lakeconsole.silver import layout, retention
 from lakeconsole.silver.lease import Lease
 
 SyncStatus = Literal["committed", "current", "busy", "failed"]
+DROPPED = "dropped: the date's files are no longer in the lake"
 
 
 @dataclass(frozen=True)
@@ -43,17 +49,40 @@ class SyncResult:
 def sync(
     storage: Storage, settings: Settings, datasets: Sequence[Dataset] | None = None
 ) -> list[SyncResult]:
-    """Reconcile every date of the Silver datasets with its Iceberg table."""
+    """Reconcile every date of the lake and of the tables with the Iceberg tables."""
     tables = SilverTables(storage, settings)
     results: list[SyncResult] = []
     for ds in datasets or [*bronze_datasets(), *gold_datasets()]:
         tables.expire(tables.table(ds))
         tier: Tier = "gold" if ds.tier == "gold" else "silver"
-        for value in listing.values(storage, ds, tier):
-            for day in listing.dates(storage, ds, value, tier):
-                sync_one = _sync_gold_date if tier == "gold" else _sync_date
-                results.append(sync_one(tables, ds, value, day))
+        # Read before listing: a date committed after this is listed too, never "dropped".
+        named = tables.named_dates(ds, tier)
+        listed = [(value, day) for value in listing.values(storage, ds, tier)
+                  for day in listing.dates(storage, ds, value, tier)]
+        for value, day in listed:
+            results.append(_sync_one(tables, ds, tier, value, day))
+        for value, day in sorted(named - set(listed)):
+            results.append(_sync_dropped(tables, ds, tier, value, day))
     return results
+
+
+def _sync_one(tables: SilverTables, ds: Dataset, tier: Tier, value: str, day: str
+              ) -> SyncResult:
+    if tier == "gold":
+        return _sync_gold_date(tables, ds, value, day)
+    return _sync_date(tables, ds, value, day)
+
+
+def _sync_dropped(tables: SilverTables, ds: Dataset, tier: Tier, value: str, day: str
+                  ) -> SyncResult:
+    """A date the table names whose directory is gone: the same sync, with no files."""
+    result = _sync_one(tables, ds, tier, value, day)
+    if tier == "silver":
+        # The lease's lock object made the date's directory again on local disk: an empty
+        # directory would be listed as a date from now on.
+        retention.remove_empty_dirs(tables.storage, [_lock_path(ds, value, day)],
+                                    partitioning.dataset_dir(ds, "silver"))
+    return result
 
 
 def _sync_gold_date(tables: SilverTables, ds: Dataset, value: str, day: str) -> SyncResult:
@@ -64,15 +93,13 @@ def _sync_gold_date(tables: SilverTables, ds: Dataset, value: str, day: str) -> 
         published = tables.publish_files(ds, value, day, files, base)
     except Exception as exc:  # one bad date must not stop the others
         return SyncResult(key, "failed", describe(exc))
-    status: SyncStatus = "current" if published.commit.snapshot_id is None else "committed"
-    return SyncResult(key, status, published.describe())
+    return _outcome(key, published, not files)
 
 
 def _sync_date(tables: SilverTables, ds: Dataset, value: str, day: str) -> SyncResult:
     storage = tables.storage
     key = f"{ds.name}/{value}/{day}"
-    lock = f"{layout.date_dir(ds, value, day)}/{layout.LOCK_NAME}"
-    lease = Lease(storage, lock, tables.settings.silver.lease_ttl_s)
+    lease = Lease(storage, _lock_path(ds, value, day), tables.settings.silver.lease_ttl_s)
     holder = lease.acquire()
     if holder is not None:
         return SyncResult(key, "busy", f"being compacted by {holder.describe()}")
@@ -85,5 +112,16 @@ def _sync_date(tables: SilverTables, ds: Dataset, value: str, day: str) -> SyncR
         return SyncResult(key, "failed", describe(exc))
     finally:
         lease.release()
-    status: SyncStatus = "current" if published.commit.snapshot_id is None else "committed"
-    return SyncResult(key, status, published.describe(), len(deleted))
+    return _outcome(key, published, manifest is None or not manifest.files, len(deleted))
+
+
+def _outcome(key: str, published: Published, emptied: bool, deleted: int = 0) -> SyncResult:
+    """`committed` (a commit that left the date no files says `dropped`) or `current`."""
+    if published.commit.snapshot_id is None:
+        return SyncResult(key, "current", published.describe(), deleted)
+    detail = f"{DROPPED}; {published.describe()}" if emptied else published.describe()
+    return SyncResult(key, "committed", detail, deleted)
+
+
+def _lock_path(ds: Dataset, value: str, day: str) -> str:
+    return f"{layout.date_dir(ds, value, day)}/{layout.LOCK_NAME}"

@@ -127,7 +127,7 @@ class LakeConsoleApp(App[int]):
             with TabPane("2 Partitions", id="partitions"):
                 loader = self.service.catalog if self.service is not None else None
                 describer = self.service.describe_file if self.service is not None else None
-                # With Iceberg on, enter on a Silver dataset shows its table's snapshots.
+                # With Iceberg on, enter on a Silver or Gold dataset shows its table's snapshots.
                 historian = (self.service.iceberg_history if self.service is not None
                              and self.settings.iceberg.enabled else None)
                 yield PartitionBrowser(loader, describer, historian, id="browser")
@@ -516,7 +516,7 @@ class LakeConsoleApp(App[int]):
         as_of = isinstance(request, ReaderRequest) and request.as_of
         if as_of and not self.settings.iceberg.enabled:
             panel.show_error("as of: Iceberg is off; set [iceberg] enabled = true to read "
-                             "Silver as of a snapshot")
+                             "Silver or Gold as of a snapshot")
             return
         if self.service is None:
             panel.show_error("no service")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +11,35 @@ from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from lakeconsole.config import Settings, load_settings
+from lakeconsole.contract.gold import GoldDecoder
 from lakeconsole.contract.schemas import by_name
 from lakeconsole.iceberg import tables
 from lakeconsole.iceberg.catalog import open_catalog
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import SilverReader
 from lakeconsole.silver import layout
-from tests.factories import DAY, DAY_NS, HOUR_NS
+from tests.factories import DAY, DAY_NS, HOUR_NS, write
 
 TRADES = by_name("stocks.trades")
+GOLD = by_name("levels.signals")
 
 
 def settings_for(root: Path, **iceberg: Any) -> Settings:
     """Settings of a local lake with Iceberg on."""
     return load_settings(env={}, overrides={"storage.root": str(root), "iceberg.enabled": True,
                                             **{f"iceberg.{k}": v for k, v in iceberg.items()}})
+
+
+def flush(storage: Storage, n: int, at_ns: int) -> None:
+    """One Gold flush: `n` signals of two levels each for SPY, as the Gold writer writes."""
+    decoder = GoldDecoder(GOLD)
+    events = []
+    for i in range(n):
+        payload = {"ts_event_ns": at_ns + i, "underlying": "SPY", "spot": 470.0 + i,
+                   "levels": [{"id": "L0", "kind": "put_wall", "price": 465.0},
+                              {"id": "L1", "kind": "call_wall", "price": 475.0}]}
+        events += decoder.decode(json.dumps(payload).encode()).events
+    write(storage, decoder.to_table(events, at_ns + 10_000), GOLD)
 
 
 def ts(hour: int, n: int, offset: int = 0) -> list[int]:

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from lakeconsole.contract.gold import GoldDecoder
-from lakeconsole.contract.schemas import by_name
 from lakeconsole.errors import SchemaError
 from lakeconsole.iceberg import tables
-from lakeconsole.iceberg.catalog import open_catalog
+from lakeconsole.iceberg.catalog import IcebergError, open_catalog
 from lakeconsole.iceberg.history import history
 from lakeconsole.iceberg.silver import SilverTables
 from lakeconsole.iceberg.sync import sync
+from lakeconsole.lake import partitioning
 from lakeconsole.lake.storage import Storage
 from lakeconsole.query.readers import GoldReader
 from lakeconsole.service import Service, seconds_to_gold_sync
-from tests.factories import DAY, DAY_NS, HOUR_NS, write
+from tests.factories import DAY, DAY_NS, HOUR_NS
+from tests.iceberg.helpers import GOLD, flush
 from tests.iceberg.helpers import settings_for as silver_settings
 from tests.ingest.helpers import settings_for
 
-GOLD = by_name("levels.signals")
-
-
-def flush(storage: Storage, n: int, at_ns: int) -> None:
-    """One Gold flush: `n` signals of two levels each for SPY, as the Gold writer writes."""
-    decoder = GoldDecoder(GOLD)
-    events = []
-    for i in range(n):
-        payload = {"ts_event_ns": at_ns + i, "underlying": "SPY", "spot": 470.0 + i,
-                   "levels": [{"id": "L0", "kind": "put_wall", "price": 465.0},
-                              {"id": "L1", "kind": "call_wall", "price": 475.0}]}
-        events += decoder.decode(json.dumps(payload).encode()).events
-    write(storage, decoder.to_table(events, at_ns + 10_000), GOLD)
+NEXT_DAY = "2024-01-03"
 
 
 def gold_scan(storage: Storage, root: Path) -> pa.Table:
@@ -108,7 +96,8 @@ async def test_the_service_syncs_gold_and_runs_it_hourly(tmp_path: Path, nats_ur
         await off.stop()
 
 
-def test_gold_reads_as_of_an_earlier_sync(tmp_path: Path) -> None:
+def test_the_service_reads_gold_as_of_a_snapshot_and_only_in_its_tier(tmp_path: Path) -> None:
+    """Service.read's path to Gold time travel (the core's cases: test_time_travel.py)."""
     root = tmp_path / "lake"
     settings = silver_settings(root)
     storage = Storage.from_settings(settings.storage)
@@ -121,10 +110,38 @@ def test_gold_reads_as_of_an_earlier_sync(tmp_path: Path) -> None:
     old, new = sorted(service.iceberg_history(GOLD.name), key=lambda e: e.committed_ms)
     got = service.read("gold", GOLD.name, "SPY", DAY, as_of_snapshot=old.snapshot_id)
     assert got.equals(before) and got.num_rows == 10
-    at_first = service.read("gold", GOLD.name, "SPY", DAY, as_of_ns=new.committed_ms * 10**6 - 1)
-    assert at_first.equals(before)
     now = service.read("gold", GOLD.name, "SPY", DAY, as_of_snapshot=new.snapshot_id)
     assert now.equals(GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", DAY))
     assert now.num_rows == 16
     with pytest.raises(SchemaError, match="not stored in the silver tier"):
         service.read("silver", GOLD.name, "SPY", DAY, as_of_snapshot=old.snapshot_id)
+
+
+def test_sync_drops_a_gold_date_removed_from_the_lake(tmp_path: Path) -> None:
+    """A Gold date deleted by hand leaves the table in one commit; the other date stays."""
+    root = tmp_path / "lake"
+    settings = silver_settings(root)
+    storage = Storage.from_settings(settings.storage)
+    flush(storage, 5, DAY_NS + 13 * HOUR_NS)
+    flush(storage, 3, DAY_NS + 24 * HOUR_NS + 9 * HOUR_NS)  # the next day
+    assert [r.status for r in sync(storage, settings, [GOLD])] == ["committed", "committed"]
+    before = Service(settings).iceberg_history(GOLD.name)[0]
+    shutil.rmtree(storage.full(partitioning.date_dir(GOLD, "SPY", DAY, "gold")))
+    with pytest.raises(FileNotFoundError):  # what a scan of the stale table did
+        gold_scan(storage, root)
+
+    first = sync(storage, settings, [GOLD])
+    assert [(r.key, r.status) for r in first] == [
+        (f"levels.signals/SPY/{NEXT_DAY}", "current"), (f"levels.signals/SPY/{DAY}", "committed")]
+    assert first[1].detail.startswith("dropped: the date's files are no longer in the lake; ")
+    assert "+0 -1 files" in first[1].detail
+    got = gold_scan(storage, root)
+    want = GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", NEXT_DAY)
+    assert got.num_rows == want.num_rows == 6
+    assert got.column("ts_event_ns").equals(want.column("ts_event_ns"))
+    table = open_catalog(settings.iceberg, storage, settings.storage).load_table(
+        tables.identifier(GOLD))
+    assert all(Path(t.file.file_path).exists() for t in table.scan().plan_files())
+    assert [r.status for r in sync(storage, settings, [GOLD])] == ["current"]
+    with pytest.raises(IcebergError, match=r"cannot read gold\.levels_signals as of snapshot"):
+        Service(settings).read("gold", GOLD.name, "SPY", DAY, as_of_snapshot=before.snapshot_id)

@@ -1,4 +1,4 @@
-"""Time travel over a Silver table: real compaction, real Parquet, a real SQLite catalog."""
+"""Time travel over Silver and Gold tables: real compaction and sync, real Parquet and catalog."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from lakeconsole.config import Settings
 from lakeconsole.errors import QueryError
 from lakeconsole.iceberg.history import SnapshotEntry, history
 from lakeconsole.iceberg.silver import SilverTables
+from lakeconsole.iceberg.sync import sync
 from lakeconsole.iceberg.time_travel import read_as_of
 from lakeconsole.lake.storage import Storage
-from lakeconsole.query.readers import SilverReader
+from lakeconsole.query.readers import GoldReader, SilverReader
 from lakeconsole.silver.compactor import SilverCompactor
 from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table, write
-from tests.iceberg.helpers import settings_for, ts
+from tests.iceberg.helpers import GOLD, flush, settings_for, ts
 
 NEXT_DAY = "2024-01-03"
 
@@ -124,3 +125,39 @@ def test_a_table_without_snapshots_says_so(tmp_path: Path) -> None:
     silver = SilverTables(Storage.from_settings(settings.storage), settings)
     with pytest.raises(QueryError, match="has no snapshot yet"):
         read_as_of(silver, TRADES, "SPY", DAY, as_of_ns=DAY_NS)
+
+
+def gold_rows(storage: Storage, day: str = DAY) -> pa.Table:
+    return GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", day)
+
+
+def test_gold_as_of_an_earlier_sync_reads_the_gold_reader_rows_of_then(tmp_path: Path) -> None:
+    """Gold's table is appended by sync: as of the first sync, the later flush is absent."""
+    settings = settings_for(tmp_path / "lake")
+    storage = Storage.from_settings(settings.storage)
+    silver = SilverTables(storage, settings)
+    flush(storage, 5, DAY_NS + 13 * HOUR_NS)
+    assert [r.status for r in sync(storage, settings, [GOLD])] == ["committed"]
+    old = gold_rows(storage)
+    (first,) = history(silver, GOLD)
+    while time.time() * 1000 < first.committed_ms + 2:  # a time strictly between commits
+        time.sleep(0.002)
+    flush(storage, 3, DAY_NS + 14 * HOUR_NS)
+    flush(storage, 2, DAY_NS + 24 * HOUR_NS)  # the next day: left out of DAY's reads
+    assert [r.status for r in sync(storage, settings, [GOLD])] == ["committed"] * 2
+    # One commit per date: DAY's is the child of the first, NEXT_DAY's the current one.
+    [day_sync] = [e for e in history(silver, GOLD) if e.parent_id == first.snapshot_id]
+    [current] = [e for e in history(silver, GOLD) if e.current]
+
+    got = read_as_of(silver, GOLD, "SPY", DAY, snapshot_id=first.snapshot_id)
+    assert got.schema == old.schema and got.equals(old) and got.num_rows == 10
+    between = read_as_of(silver, GOLD, "SPY", DAY, as_of_ns=day_sync.committed_ms * 10**6 - 1)
+    assert between.equals(old)
+    now = read_as_of(silver, GOLD, "SPY", DAY, snapshot_id=current.snapshot_id)
+    assert now.equals(gold_rows(storage)) and now.num_rows == 16
+    start = DAY_NS + 13 * HOUR_NS + 2
+    late = read_as_of(silver, GOLD, "SPY", DAY, snapshot_id=first.snapshot_id, start_ns=start)
+    assert late.num_rows == 6  # signals 2 to 4
+    assert late.equals(old.filter(pc.greater_equal(old["ts_event_ns"], start)))
+    next_day = read_as_of(silver, GOLD, "SPY", NEXT_DAY, snapshot_id=current.snapshot_id)
+    assert next_day.equals(gold_rows(storage, NEXT_DAY)) and next_day.num_rows == 4

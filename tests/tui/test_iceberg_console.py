@@ -18,8 +18,9 @@ from textual.widgets import Input, Static
 from lakeconsole.config import Settings
 from lakeconsole.errors import ConfigError, QueryError
 from lakeconsole.iceberg.history import SnapshotEntry
+from lakeconsole.iceberg.sync import sync
 from lakeconsole.lake.storage import Storage
-from lakeconsole.query.readers import SilverReader
+from lakeconsole.query.readers import GoldReader, SilverReader
 from lakeconsole.service import Service
 from lakeconsole.silver.compactor import SilverCompactor
 from lakeconsole.tui.app import LakeConsoleApp
@@ -27,8 +28,8 @@ from lakeconsole.tui.format import format_ns
 from lakeconsole.tui.widgets.file_detail import FileDetailPane
 from lakeconsole.tui.widgets.partitions import PartitionTree
 from lakeconsole.tui.widgets.query import QueryPanel
-from tests.factories import DAY, TRADES, trade_table, write
-from tests.iceberg.helpers import ts
+from tests.factories import DAY, DAY_NS, HOUR_NS, TRADES, trade_table, write
+from tests.iceberg.helpers import GOLD, flush, ts
 from tests.tui.helpers import console_settings, text_of, until
 from tests.tui.test_inspection import expand
 
@@ -121,10 +122,24 @@ async def run_form(pilot: Pilot[int], app: LakeConsoleApp, as_of: str, rows: int
     return text_of(panel.query_one("#query-info", Static))
 
 
+def two_gold_syncs(settings: Settings) -> tuple[SnapshotEntry, pa.Table]:
+    """Gold flushed and synced twice: the first snapshot and the Gold reader's rows then."""
+    storage = Storage.from_settings(settings.storage)
+    flush(storage, 5, DAY_NS + 13 * HOUR_NS)
+    sync(storage, settings, [GOLD])
+    old = GoldReader(storage).read_arrow("gold", GOLD.name, "SPY", DAY)
+    flush(storage, 3, DAY_NS + 14 * HOUR_NS)
+    sync(storage, settings, [GOLD])
+    _, first = Service(settings).iceberg_history(GOLD.name)
+    return first, old
+
+
 async def test_as_of_in_the_form_and_the_history_pane(tmp_path: Path, nats_url: str) -> None:
-    """The form reads the old rows by id and by time; enter on silver/stocks/trades
-    lists both snapshots, the current one marked."""
+    """The form reads the old rows by id and by time, Silver's and Gold's; enter on
+    silver/stocks/trades lists both snapshots, the current one marked, and on
+    gold/levels/signals Gold's."""
     lake = two_commits(tmp_path / "lake", nats_url)
+    gold_first, gold_old = two_gold_syncs(lake.settings)
     app = LakeConsoleApp(Service(lake.settings))
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.service is not None and app.service.started)
@@ -136,6 +151,11 @@ async def test_as_of_in_the_form_and_the_history_pane(tmp_path: Path, nats_url: 
         between = format_ns(lake.second.committed_ms * 1_000_000 - 1)  # UTC, as the form
         assert "as of " in await run_form(pilot, app, between, 40)
         assert "as of" not in await run_form(pilot, app, "", 50)
+        app.query_one(QueryPanel).fill("gold", GOLD.name, "SPY", DAY)
+        info = await run_form(pilot, app, str(gold_first.snapshot_id), 10)
+        assert f"as of snapshot {gold_first.snapshot_id}" in info
+        assert app.query_one(QueryPanel).result.equals(gold_old)  # type: ignore[union-attr]
+        assert "as of" not in await run_form(pilot, app, "", 16)
 
         await pilot.press("2")
         tree = app.query_one(PartitionTree)
@@ -155,3 +175,8 @@ async def test_as_of_in_the_form_and_the_history_pane(tmp_path: Path, nats_url: 
         assert pane.is_open and pane.border_title == "stocks.trades snapshots"
         await pilot.press("up")  # the cursor leaves the dataset: the pane closes
         assert not pane.is_open
+        signals = await expand(pilot, tree, "gold", "levels", "signals")
+        tree.move_cursor(signals)
+        await pilot.press("enter")
+        await until(pilot, lambda: str(gold_first.snapshot_id) in text_of(body, 80))
+        assert text_of(body, 76).splitlines()[0] == "gold.levels_signals"

@@ -1,5 +1,5 @@
 """The detail pane of a lake file: schema, row groups with times, compression, metadata;
-or of a Silver dataset's Iceberg table: its snapshot history."""
+or of a Silver or Gold dataset's Iceberg table: its snapshot history."""
 
 from __future__ import annotations
 

@@ -201,7 +201,8 @@ class PartitionBrowser(Container):
     Enter on a file opens the pane; while it is open it follows the cursor over files and
     closes when the cursor leaves them. Footers are read through `describer`
     (Service.describe_file) in a thread worker. With `historian` (Service.iceberg_history,
-    given when Iceberg is on), enter on a Silver dataset shows its table's snapshots there.
+    given when Iceberg is on), enter on a Silver or Gold dataset shows its table's snapshots
+    there.
     """
 
     def __init__(self, loader: Loader | None, describer: Describer | None,
@@ -222,12 +223,12 @@ class PartitionBrowser(Container):
         return self.query_one(FileDetailPane)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[CatalogNode | None]) -> None:
-        """Enter on a file opens its detail, on a Silver dataset its snapshot history (the
-        event goes on: the app fills the forms)."""
+        """Enter on a file opens its detail, on a Silver or Gold dataset its snapshot history
+        (the event goes on: the app fills the forms)."""
         node = event.node.data
         if node is not None and node.is_leaf:
             self.describe(node.path)
-        elif (node is not None and node.kind == "dataset" and node.tier == "silver"
+        elif (node is not None and node.kind == "dataset" and node.tier in ("silver", "gold")
               and node.dataset and self.historian is not None):
             self.show_history(node.path, node.dataset)
 

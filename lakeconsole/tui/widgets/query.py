@@ -34,12 +34,12 @@ class ReaderRequest:
     date: str
     start_ns: int | None = None
     end_ns: int | None = None
-    as_of_snapshot: int | None = None  # Silver time travel: a snapshot id …
+    as_of_snapshot: int | None = None  # Silver and Gold time travel: a snapshot id …
     as_of_ns: int | None = None  # … or the snapshot current at this time
 
     @property
     def as_of(self) -> bool:
-        """Whether the read is a time travel (Silver's Iceberg table)."""
+        """Whether the read is a time travel (the tier's Iceberg table)."""
         return self.as_of_snapshot is not None or self.as_of_ns is not None
 
     def as_of_label(self, local: bool) -> str:
