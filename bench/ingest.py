@@ -1,26 +1,30 @@
 """Ingest benchmark: a bare pull+decode+ack consumer vs the service draining the same backlog.
 
     uv run python bench/ingest.py [--events 1000000] [--batch 100] [--quick] [--only batch]
+                                  [--processes 2]
 
 Two scenarios, each on its own embedded nats-server (loopback, free port) with a preloaded
 backlog of stock trades: one event per message (`--single-events`, default 300k) and
-`--batch` events per JSON-array message (`--events`, default 1M). In each, two phases run
-one after the other, each in a fresh child process (so peak RSS is per phase) against its
-own durable consumer:
-  (a) bare:    pull, decode each message into structs (msgspec), ack in groups of 1000,
-               with the same pull consumer and credit as the service: the floor
-  (b) service: the headless Service with default settings writing Bronze Parquet
-and prints events/s for both, the ratio b/a, each phase's peak RSS (the child's
-VmHWM) and the most rows the service held decoded at once (its own counter).
-Timing (wall and CPU, all threads of the child) starts once each child has imported its
-modules (pandas too, which pyarrow loads lazily at the service's first flush) and built its
-objects.
+`--batch` events per JSON-array message (`--events`, default 1M). In each, the phases run
+one after the other, each in fresh processes (so peak RSS is per phase) against its own
+durable consumer:
+  (a) bare:      pull, decode each message into structs (msgspec), ack in groups of 1000,
+                 with the same pull consumer and credit as the service: the floor
+  (b) service:   the headless Service with default settings writing Bronze Parquet
+  (c) processes: `lakeconsole --headless --processes N` (skipped with `--processes 0`)
+and prints events/s, the ratios b/a and c/a, each phase's peak RSS (VmHWM; summed over
+the processes of (c)), the CPU nats-server used and how busy the cores were, and the most
+rows the service held decoded at once (its own counter). Timing (wall and CPU, all
+threads) leaves start-up out: (a) and (b) start once their child has imported its modules
+(pandas too, which pyarrow loads lazily at the first flush) and built its objects; (c)
+once every child has flushed, over what was left of the backlog then.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -164,8 +168,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def phase_processes(url: str, root: Path, processes: int, messages: int
-                          ) -> dict[str, Any]:
+async def phase_processes(url: str, root: Path, processes: int, messages: int,
+                          server_pid: int) -> dict[str, Any]:
     """`lakeconsole --headless --processes N` on its own durable, timed once every child
     has flushed once (start-up left out, as in the other phases): what was still pending
     then, over the time to drain it, scaled to the whole backlog."""
@@ -173,7 +177,8 @@ async def phase_processes(url: str, root: Path, processes: int, messages: int
     config = root / "bench.toml"
     config.write_text(f'[storage]\nroot = "{root / "lake"}"\n[nats]\nurl = "{url}"\n'
                       f'bronze_consumer = "bench-processes"\n')
-    with (root / "headless.log").open("wb") as log:
+    log_path = root / "headless.log"
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lakeconsole", "--headless", "--processes", str(processes)],
             env={**os.environ, "LAKECONSOLE_CONFIG": str(config)},
@@ -181,26 +186,33 @@ async def phase_processes(url: str, root: Path, processes: int, messages: int
     nc = await nats.connect(url)
     js = nc.jetstream()
     try:
-        log = root / "headless.log"
         # Each child's first flush imports pandas (pyarrow's shim): wait that out too.
-        while not all(f"[p{i}] lakeconsole.ingest.stream_writers: flushed" in log.read_text()
-                      for i in range(processes)):
-            assert proc.poll() is None, log.read_text()
+        while not all(f"[p{i}] lakeconsole.ingest.stream_writers: flushed"
+                      in log_path.read_text() for i in range(processes)):
+            assert proc.poll() is None, log_path.read_text()
             await asyncio.sleep(0.01)
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                info = await js.consumer_info("MARKET", "bench-processes")
+                if not info.num_pending:  # one child took it all: nothing left to time
+                    raise RuntimeError("the backlog was drained before every child had "
+                                       "flushed: too small to time (drop --quick)")
         start, cpu = time.perf_counter(), tree_cpu(proc.pid)
+        server_cpu = cpu_seconds(server_pid)
         info = await js.consumer_info("MARKET", "bench-processes")
         left = info.num_pending + info.num_ack_pending
         while info.num_pending or info.num_ack_pending:
             await asyncio.sleep(0.05)
             info = await js.consumer_info("MARKET", "bench-processes")
         elapsed, cpu = time.perf_counter() - start, tree_cpu(proc.pid) - cpu
+        server_cpu = cpu_seconds(server_pid) - server_cpu
         rss = sum(peak_rss_mb(p.pid) for p in tree(proc.pid))
     finally:
         await nc.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     scale = messages / max(left, 1)
-    return {"seconds": elapsed * scale, "cpu": cpu * scale, "rss_mb": rss, "timed": left / messages}
+    return {"seconds": elapsed * scale, "cpu": cpu * scale, "server_cpu": server_cpu * scale,
+            "rss_mb": rss, "timed": left / messages}
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -238,11 +250,12 @@ def scenario(events: int, batch: int, inflight_mb: int, processes: int) -> float
             phases[phase] = run_phase(phase, server.url, events, root, inflight_mb)
             phases[phase]["server_cpu"] = cpu_seconds(server.pid) - before
         if processes > 1:
-            before = cpu_seconds(server.pid)
-            phases["processes"] = asyncio.run(
-                phase_processes(server.url, Path(tmp) / "processes", processes,
-                                events // batch))
-            phases["processes"]["server_cpu"] = cpu_seconds(server.pid) - before
+            try:
+                phases["processes"] = asyncio.run(phase_processes(
+                    server.url, Path(tmp) / "processes", processes, events // batch,
+                    server.pid))
+            except RuntimeError as exc:
+                print(f"  (c) --processes {processes}: not timed: {exc}")
     bare, svc = phases["bare"], phases["service"]
     a, b = events / bare["seconds"], events / svc["seconds"]
     cores = os.cpu_count() or 1

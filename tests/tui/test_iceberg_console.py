@@ -180,3 +180,8 @@ async def test_as_of_in_the_form_and_the_history_pane(tmp_path: Path, nats_url: 
         await pilot.press("enter")
         await until(pilot, lambda: str(gold_first.snapshot_id) in text_of(body, 80))
         assert text_of(body, 76).splitlines()[0] == "gold.levels_signals"
+        # Quit as a user does, so the service stops in order: its tasks must not be left
+        # for the event loop's teardown to cancel (CI once hung there, past the timeout).
+        app.set_focus(None)
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_code is not None)
