@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,9 @@ async def publish(url: str, items: list[tuple[str, bytes]]) -> None:
         try:
             await js.stream_info(name)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(name=name, subjects=subjects)
+            # A service starting meanwhile may create it first (with its own limits).
+            with contextlib.suppress(nats.js.errors.BadRequestError):
+                await js.add_stream(name=name, subjects=subjects)
     window: list[Any] = []
     for subject, payload in items:
         window.append(js.publish(subject, payload))
